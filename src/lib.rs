@@ -1,1 +1,13 @@
+//! tokenaudit: audit tokenizers and find the tokens a model never learned.
+//!
+//! The modules follow the pipeline: [`vocab`] loads any tokenizer format into one
+//! [`vocab::Vocab`], [`audit`] categorizes every id, and [`output`] writes the readable
+//! summary, CSV and JSON.
+
+pub mod audit;
+pub mod cli;
+pub mod demo;
+pub mod gguf;
+pub mod output;
+pub mod progress;
 pub mod vocab;

@@ -82,7 +82,11 @@ pub fn spm_tokenizer(pieces: &[Piece], opts: &SpmOptions) -> Result<Tokenizer, S
     let mut tk = Tokenizer::new(model);
 
     let mut norms: Vec<NormalizerWrapper> = Vec::new();
-    if let Some(map) = opts.precompiled_charsmap.as_deref().filter(|m| !m.is_empty()) {
+    if let Some(map) = opts
+        .precompiled_charsmap
+        .as_deref()
+        .filter(|m| !m.is_empty())
+    {
         let pc = Precompiled::from(map).map_err(|e| format!("precompiled charsmap: {e}"))?;
         norms.push(pc.into());
     }
@@ -149,7 +153,15 @@ fn spm_merges(pieces: &[Piece], vocab: &HashMap<String, u32>) -> Vec<(String, St
         for (i, _) in s.char_indices().skip(1) {
             let (l, r) = s.split_at(i);
             if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                local.push((p.score, l.len(), r.len(), li, ri, l.to_string(), r.to_string()));
+                local.push((
+                    p.score,
+                    l.len(),
+                    r.len(),
+                    li,
+                    ri,
+                    l.to_string(),
+                    r.to_string(),
+                ));
             }
         }
         local.sort_by_key(|m| (m.3, m.4));

@@ -174,10 +174,7 @@ pub fn sniff(path: &Path) -> Result<Format> {
 }
 
 fn looks_like_tiktoken(head: &[u8]) -> bool {
-    let line_end = head
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(head.len());
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = &head[..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(sp) = line.iter().position(|&b| b == b' ') else {

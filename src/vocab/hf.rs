@@ -1,4 +1,207 @@
+//! Hugging Face `tokenizer.json` (+ `tokenizer_config.json`), and the older two-file
+//! GPT-2 layouts (`encoder.json` + `vocab.bpe`, `vocab.json` + `merges.txt`).
+
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use super::{Result, Vocab, VocabError};
-pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> { Err(VocabError::invalid(path, "todo")) }
-pub fn load_bpe_pair(path: &Path, _c: Option<&Path>) -> Result<Vocab> { Err(VocabError::invalid(path, "todo")) }
+
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use super::build::{self, Added, PreSplit};
+use super::{read_file, Format, PieceKind, Result, Vocab, VocabError};
+
+/// Older serializations omit `model.type`; infer it from the model's fields.
+fn infer_model_type(model: &mut Value) {
+    let Some(obj) = model.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("type") {
+        return;
+    }
+    let t = if obj.contains_key("merges") {
+        "BPE"
+    } else if obj.get("vocab").is_some_and(|v| v.is_array()) {
+        "Unigram"
+    } else if obj.contains_key("max_input_chars_per_word") {
+        "WordPiece"
+    } else {
+        "WordLevel"
+    };
+    obj.insert("type".into(), Value::String(t.into()));
+}
+
+fn json_error(path: &Path, e: serde_json::Error) -> VocabError {
+    let what = if e.is_eof() {
+        "truncated JSON"
+    } else {
+        "invalid JSON"
+    };
+    VocabError::invalid(path, format!("{what}: {e}"))
+}
+
+pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
+    let bytes = read_file(path)?;
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| json_error(path, e))?;
+    let Some(model) = value.get_mut("model") else {
+        return Err(VocabError::invalid(
+            path,
+            "not a tokenizer.json: no \"model\" object",
+        ));
+    };
+    infer_model_type(model);
+    let added: Vec<(u32, String, bool)> = value
+        .get("added_tokens")
+        .and_then(|a| a.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("id")?.as_u64()? as u32,
+                        t.get("content")?.as_str()?.to_string(),
+                        t.get("special").and_then(|s| s.as_bool()).unwrap_or(false),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tk: Tokenizer = serde_json::from_value(value)
+        .map_err(|e| VocabError::invalid(path, format!("cannot build the tokenizer: {e}")))?;
+
+    let mut specials: BTreeSet<u32> = added
+        .iter()
+        .filter(|(_, _, s)| *s)
+        .map(|(i, _, _)| *i)
+        .collect();
+    let mut kinds = vec![PieceKind::Normal; tk.get_vocab_size(true)];
+    for (id, _, special) in &added {
+        if let Some(k) = kinds.get_mut(*id as usize) {
+            *k = if *special {
+                PieceKind::Control
+            } else {
+                PieceKind::UserDefined
+            };
+        }
+    }
+    let config = read_config(path);
+    for name in &config.additional {
+        if let Some(id) = tk.token_to_id(name) {
+            specials.insert(id);
+        }
+    }
+    let find = |n: &Option<String>| n.as_deref().and_then(|n| tk.token_to_id(n));
+    let (bos, eos, unk, pad) = (
+        find(&config.bos),
+        find(&config.eos),
+        find(&config.unk),
+        find(&config.pad),
+    );
+    let extra: Vec<u32> = [&config.sep, &config.mask]
+        .iter()
+        .filter_map(|n| find(n))
+        .collect();
+    specials.extend(extra);
+    let detail = "tokenizer.json".to_string();
+    let mut v = Vocab::from_tokenizer(Format::HfJson, path, detail, tk, Some(kinds), specials)?;
+    v.set_named_specials(bos, eos, unk, pad);
+    Ok(v)
+}
+
+/// Special-token names from `tokenizer_config.json` beside the tokenizer, when present.
+#[derive(Debug, Default)]
+struct Config {
+    bos: Option<String>,
+    eos: Option<String>,
+    unk: Option<String>,
+    pad: Option<String>,
+    sep: Option<String>,
+    mask: Option<String>,
+    additional: Vec<String>,
+}
+
+fn read_config(tokenizer_path: &Path) -> Config {
+    let Some(dir) = tokenizer_path.parent() else {
+        return Config::default();
+    };
+    let Ok(bytes) = std::fs::read(dir.join("tokenizer_config.json")) else {
+        return Config::default();
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Config::default();
+    };
+    // A token is either a plain string or an AddedToken object with "content".
+    let name = |x: Option<&Value>| -> Option<String> {
+        match x? {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o.get("content")?.as_str().map(String::from),
+            _ => None,
+        }
+    };
+    Config {
+        bos: name(v.get("bos_token")),
+        eos: name(v.get("eos_token")),
+        unk: name(v.get("unk_token")),
+        pad: name(v.get("pad_token")),
+        sep: name(v.get("sep_token")),
+        mask: name(v.get("mask_token")),
+        additional: v
+            .get("additional_special_tokens")
+            .and_then(|a| a.as_array())
+            .map(|a| a.iter().filter_map(|t| name(Some(t))).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `encoder.json` + `vocab.bpe` (OpenAI) or `vocab.json` + `merges.txt` (HF slow files).
+pub fn load_bpe_pair(path: &Path, companion: Option<&Path>) -> Result<Vocab> {
+    let companion = companion.ok_or_else(|| VocabError::invalid(path, "missing merges file"))?;
+    let (vocab_path, merges_path) = if path.extension().is_some_and(|e| e == "json") {
+        (path, companion)
+    } else {
+        (companion, path)
+    };
+    let vbytes = read_file(vocab_path)?;
+    let vocab: HashMap<String, u32> =
+        serde_json::from_slice(&vbytes).map_err(|e| json_error(vocab_path, e))?;
+    let mbytes = read_file(merges_path)?;
+    let mtext = std::str::from_utf8(&mbytes)
+        .map_err(|_| VocabError::invalid(merges_path, "merges file is not UTF-8"))?;
+    let mut merges = Vec::new();
+    for (i, line) in mtext.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() || (i == 0 && line.starts_with("#version")) {
+            continue;
+        }
+        let (a, b) = line.split_once(' ').ok_or_else(|| {
+            VocabError::invalid(
+                merges_path,
+                format!("line {}: expected two tokens, got {line:?}", i + 1),
+            )
+        })?;
+        merges.push((a.to_string(), b.to_string()));
+    }
+    let added: Vec<Added> = ["<|endoftext|>"]
+        .iter()
+        .filter_map(|s| {
+            vocab.get(*s).map(|&id| Added {
+                id,
+                content: s.to_string(),
+                special: true,
+            })
+        })
+        .collect();
+    let specials: BTreeSet<u32> = added.iter().map(|a| a.id).collect();
+    let tk = build::byte_level_bpe(vocab, merges, &PreSplit::Gpt2, false, &added)
+        .map_err(|e| VocabError::invalid(path, e))?;
+    let detail = format!(
+        "{} + {}",
+        vocab_path.file_name().unwrap_or_default().to_string_lossy(),
+        merges_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+    );
+    let eos = added.first().map(|a| a.id);
+    let mut v = Vocab::from_tokenizer(Format::GptBpe, vocab_path, detail, tk, None, specials)?;
+    v.set_named_specials(None, eos, None, None);
+    Ok(v)
+}
