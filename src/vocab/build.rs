@@ -14,7 +14,8 @@ use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::BPE;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{
-    precompiled::Precompiled, NormalizerWrapper, Prepend, Replace, Sequence as NormSequence,
+    precompiled::Precompiled, replace::ReplacePattern, NormalizerWrapper, Prepend, Replace,
+    Sequence as NormSequence,
 };
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
@@ -45,6 +46,8 @@ pub struct SpmOptions {
     pub model: SpmModel,
     pub byte_fallback: bool,
     pub add_dummy_prefix: bool,
+    /// SentencePiece's default: drop leading/trailing spaces and collapse runs of spaces.
+    pub remove_extra_whitespaces: bool,
     pub precompiled_charsmap: Option<Vec<u8>>,
 }
 
@@ -89,6 +92,15 @@ pub fn spm_tokenizer(pieces: &[Piece], opts: &SpmOptions) -> Result<Tokenizer, S
     {
         let pc = Precompiled::from(map).map_err(|e| format!("precompiled charsmap: {e}"))?;
         norms.push(pc.into());
+    }
+    if opts.remove_extra_whitespaces {
+        let re = |p: &str, c: &str| -> Result<NormalizerWrapper, String> {
+            Ok(Replace::new(ReplacePattern::Regex(p.into()), c)
+                .map_err(|e| e.to_string())?
+                .into())
+        };
+        norms.push(re(r"\A +| +\z", "")?);
+        norms.push(re(r" {2,}", " ")?);
     }
     match opts.model {
         SpmModel::Bpe => {

@@ -17,6 +17,7 @@ pub struct SpmModelProto {
     pub model_type: i64,
     pub byte_fallback: bool,
     pub add_dummy_prefix: bool,
+    pub remove_extra_whitespaces: bool,
     pub precompiled_charsmap: Vec<u8>,
     pub unk_id: i64,
     pub bos_id: i64,
@@ -26,11 +27,13 @@ pub struct SpmModelProto {
 
 /// Parse the protobuf. Field numbers are from sentencepiece_model.proto.
 pub fn parse(bytes: &[u8]) -> std::result::Result<SpmModelProto, String> {
+    let mut specs_seen = false;
     let mut m = SpmModelProto {
         pieces: Vec::new(),
         model_type: 1,
         byte_fallback: false,
         add_dummy_prefix: true,
+        remove_extra_whitespaces: true,
         precompiled_charsmap: Vec::new(),
         unk_id: 0,
         bos_id: 1,
@@ -47,6 +50,7 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<SpmModelProto, String> {
                 m.pieces.push(parse_piece(b, m.pieces.len())?);
             }
             2 => {
+                specs_seen = true;
                 let b = value.as_bytes().ok_or("trainer_spec is not a message")?;
                 for f in Reader::new(b) {
                     let (n, v) = f.map_err(|e| format!("trainer_spec: {e}"))?;
@@ -62,12 +66,14 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<SpmModelProto, String> {
                 }
             }
             3 => {
+                specs_seen = true;
                 let b = value.as_bytes().ok_or("normalizer_spec is not a message")?;
                 for f in Reader::new(b) {
                     let (n, v) = f.map_err(|e| format!("normalizer_spec: {e}"))?;
                     match n {
                         2 => m.precompiled_charsmap = v.as_bytes().unwrap_or(&[]).to_vec(),
                         3 => m.add_dummy_prefix = v.as_u64().unwrap_or(1) != 0,
+                        4 => m.remove_extra_whitespaces = v.as_u64().unwrap_or(1) != 0,
                         _ => {}
                     }
                 }
@@ -77,6 +83,14 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<SpmModelProto, String> {
     }
     if m.pieces.is_empty() {
         return Err("no pieces found: not a SentencePiece model".into());
+    }
+    // Pieces come first in the file; a file cut between pieces still parses, but then
+    // the trainer and normalizer specs that follow them are missing.
+    if !specs_seen {
+        return Err(format!(
+            "truncated: {} pieces but no trainer_spec/normalizer_spec after them",
+            m.pieces.len()
+        ));
     }
     Ok(m)
 }
@@ -123,6 +137,7 @@ pub fn load(path: &Path) -> Result<Vocab> {
         model,
         byte_fallback: m.byte_fallback,
         add_dummy_prefix: m.add_dummy_prefix,
+        remove_extra_whitespaces: m.remove_extra_whitespaces,
         precompiled_charsmap: Some(m.precompiled_charsmap.clone()),
     };
     let tk = build::spm_tokenizer(&m.pieces, &opts).map_err(|e| VocabError::invalid(path, e))?;
