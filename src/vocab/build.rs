@@ -222,6 +222,7 @@ pub fn byte_level_bpe(
     let bpe = BPE::builder()
         .vocab_and_merges(vocab.into_iter().collect::<ahash::AHashMap<_, _>>(), merges)
         .ignore_merges(ignore_merges)
+        .cache_capacity(0)
         .build()
         .map_err(|e| e.to_string())?;
     let mut tk = Tokenizer::new(bpe);
