@@ -173,19 +173,15 @@ impl Vocab {
     }
 
     /// Assemble a vocabulary from a built tokenizer; raw entries are read back from it
-    /// when the format has no better source.
+    /// (for formats whose file has no better source of them).
     pub(crate) fn from_tokenizer(
         format: Format,
         source: &Path,
         detail: String,
-        mut tokenizer: Tokenizer,
+        tokenizer: Tokenizer,
         kinds: Option<Vec<PieceKind>>,
         special_ids: BTreeSet<u32>,
     ) -> Result<Vocab> {
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| VocabError::invalid(source, e))?;
-        tokenizer.with_padding(None);
         let n = tokenizer.get_vocab_size(true);
         let mut raw: Vec<Option<String>> = vec![None; n];
         for (tok, id) in tokenizer.get_vocab(true) {
@@ -195,6 +191,23 @@ impl Vocab {
             }
             raw[id] = Some(tok);
         }
+        Self::from_parts(format, source, detail, tokenizer, raw, kinds, special_ids)
+    }
+
+    /// Assemble a vocabulary when the loader already has the raw entries in id order.
+    pub(crate) fn from_parts(
+        format: Format,
+        source: &Path,
+        detail: String,
+        mut tokenizer: Tokenizer,
+        raw: Vec<Option<String>>,
+        kinds: Option<Vec<PieceKind>>,
+        special_ids: BTreeSet<u32>,
+    ) -> Result<Vocab> {
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| VocabError::invalid(source, e))?;
+        tokenizer.with_padding(None);
         let mut kinds = kinds.unwrap_or_default();
         kinds.resize(raw.len(), PieceKind::Normal);
         for &s in &special_ids {

@@ -162,16 +162,17 @@ pub fn load(path: &Path) -> Result<Vocab> {
             ""
         }
     );
-    let mut v = Vocab::from_tokenizer(
+    // The file's order is the truth (a piece listed twice keeps both ids here).
+    let raw = m.pieces.iter().map(|p| Some(p.piece.clone())).collect();
+    let mut v = Vocab::from_parts(
         Format::SentencePiece,
         path,
         detail,
         tk,
+        raw,
         Some(kinds),
         specials,
     )?;
-    // The built tokenizer may list pieces twice (duplicates); the file's order is the truth.
-    v.raw = m.pieces.iter().map(|p| Some(p.piece.clone())).collect();
     let id = |x: i64| (x >= 0).then_some(x as u32);
     v.set_named_specials(id(m.bos_id), id(m.eos_id), id(m.unk_id), id(m.pad_id));
     Ok(v)

@@ -74,6 +74,28 @@ pub fn derive_merges(ranks: &[(Vec<u8>, u32)]) -> Vec<(u32, usize, usize)> {
     merges
 }
 
+/// The byte-level vocabulary and raw entries by id; duplicate ranks or tokens are errors.
+#[allow(clippy::type_complexity)]
+fn vocab_and_raw(
+    ranks: &[(Vec<u8>, u32)],
+    size: usize,
+) -> std::result::Result<(HashMap<String, u32>, Vec<Option<String>>), String> {
+    let mut raw: Vec<Option<String>> = vec![None; size];
+    let mut vocab: HashMap<String, u32> = HashMap::with_capacity(ranks.len());
+    for (i, (b, r)) in ranks.iter().enumerate() {
+        let slot = &mut raw[*r as usize];
+        if slot.is_some() {
+            return Err(format!("line {}: rank {r} appears twice", i + 1));
+        }
+        let s = bytelevel::bytes_to_string(b);
+        *slot = Some(s.clone());
+        if vocab.insert(s, *r).is_some() {
+            return Err(format!("line {}: token appears twice", i + 1));
+        }
+    }
+    Ok((vocab, raw))
+}
+
 pub fn load(path: &Path, preset: Option<&str>) -> Result<Vocab> {
     let bytes = read_file(path)?;
     let ranks = parse(&bytes).map_err(|e| VocabError::invalid(path, e))?;
@@ -101,33 +123,36 @@ pub fn load(path: &Path, preset: Option<&str>) -> Result<Vocab> {
         },
     };
 
-    let mut vocab: HashMap<String, u32> = HashMap::with_capacity(ranks.len());
-    let mut seen = BTreeSet::new();
-    for (i, (b, r)) in ranks.iter().enumerate() {
-        if !seen.insert(*r) {
-            return Err(VocabError::invalid(
-                path,
-                format!("line {}: rank {r} appears twice", i + 1),
-            ));
-        }
-        if vocab.insert(bytelevel::bytes_to_string(b), *r).is_some() {
-            return Err(VocabError::invalid(
-                path,
-                format!("line {}: token appears twice", i + 1),
-            ));
+    let specials = preset.specials(n_ranks);
+    let size = specials
+        .iter()
+        .map(|a| a.id as usize + 1)
+        .max()
+        .unwrap_or(0)
+        .max(n_ranks);
+    // Merges (the expensive part) are derived on one thread while the vocabulary is
+    // checked and mapped on the other.
+    let (checked, merges) = rayon::join(
+        || vocab_and_raw(&ranks, size),
+        || {
+            derive_merges(&ranks)
+                .into_iter()
+                .map(|(_, idx, cut)| {
+                    let b = &ranks[idx].0;
+                    (
+                        bytelevel::bytes_to_string(&b[..cut]),
+                        bytelevel::bytes_to_string(&b[cut..]),
+                    )
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    let (vocab, mut raw) = checked.map_err(|e| VocabError::invalid(path, e))?;
+    for a in &specials {
+        if raw[a.id as usize].is_none() {
+            raw[a.id as usize] = Some(a.content.clone());
         }
     }
-    let merges = derive_merges(&ranks)
-        .into_iter()
-        .map(|(_, idx, cut)| {
-            let b = &ranks[idx].0;
-            (
-                bytelevel::bytes_to_string(&b[..cut]),
-                bytelevel::bytes_to_string(&b[cut..]),
-            )
-        })
-        .collect();
-    let specials = preset.specials(n_ranks);
     let tk = build::byte_level_bpe(
         vocab,
         merges,
@@ -146,7 +171,7 @@ pub fn load(path: &Path, preset: Option<&str>) -> Result<Vocab> {
             ""
         }
     );
-    let mut v = Vocab::from_tokenizer(Format::Tiktoken, path, detail, tk, None, special_ids)?;
+    let mut v = Vocab::from_parts(Format::Tiktoken, path, detail, tk, raw, None, special_ids)?;
     let find = |name: Option<&str>| {
         name.and_then(|n| specials.iter().find(|a| a.content == n).map(|a| a.id))
     };
