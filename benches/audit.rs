@@ -14,7 +14,8 @@ use tokenaudit::audit;
 use tokenaudit::vocab::{self, LoadOptions};
 
 fn llama3() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tokenizers/llama3/tokenizer.model")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/tokenizers/llama3/tokenizer.model")
 }
 
 fn bench_audit(c: &mut Criterion) {
@@ -45,32 +46,74 @@ fn bench_audit(c: &mut Criterion) {
     python_reference(load_s + audit_s);
 }
 
-/// Run the Python reference on the same file and print the speed ratio.
+/// Median wall time of a command run `n` times (process start included).
+fn median_wall(n: usize, mut cmd: impl FnMut() -> Command) -> Option<f64> {
+    let mut t: Vec<f64> = Vec::new();
+    for _ in 0..n {
+        let start = Instant::now();
+        let out = cmd().output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Some(t[t.len() / 2])
+}
+
+/// Run the Python reference on the same file: its own phase timings, then both whole
+/// commands end to end (interpreter start and imports included, as a user waits for them).
 fn python_reference(rust_total: f64) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/reference_audit.py");
-    let out = Command::new("python3").arg(&script).args(["--bench", "llama3"]).output();
+    let py = || {
+        let mut c = Command::new("python3");
+        c.arg(&script).args(["--bench", "llama3", "--no-parity"]);
+        c
+    };
+    let out = py().output();
     match out {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
-            let last = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
+            let last = text.lines().find(|l| l.contains("\"total_s\""));
             match last.and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
                 Some(j) => {
                     let total = j["total_s"].as_f64().unwrap_or(f64::NAN);
                     println!(
-                        "python load {:.3} s  audit {:.3} s  total {total:.3} s",
+                        "python load {:.3} s  audit {:.3} s  total {total:.3} s  (in-process ratio {:.1}x)",
                         j["load_s"].as_f64().unwrap_or(f64::NAN),
                         j["audit_s"].as_f64().unwrap_or(f64::NAN),
+                        total / rust_total
                     );
-                    println!("speed-up end to end: {:.1}x", total / rust_total);
                 }
-                None => println!("python reference printed no JSON:\n{text}"),
+                None => println!("python reference printed no timing JSON:\n{text}"),
             }
         }
-        Ok(o) => println!(
-            "python reference failed (pip install -r benches/requirements.txt?): {}",
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
-        ),
-        Err(e) => println!("python3 not available: {e}"),
+        Ok(o) => {
+            println!(
+                "python reference failed (pip install -r benches/requirements.txt?): {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            return;
+        }
+        Err(e) => {
+            println!("python3 not available: {e}");
+            return;
+        }
+    }
+    let rust = median_wall(5, || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tokenaudit"));
+        c.args(["audit", "--json", "--tokenizer"]).arg(llama3());
+        c
+    });
+    let python = median_wall(3, py);
+    if let (Some(r), Some(p)) = (rust, python) {
+        println!(
+            "end to end (median wall): tokenaudit audit {r:.3} s, python {p:.3} s, speed-up {:.1}x",
+            p / r
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod escape;
+pub mod scan;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,0 +1,202 @@
+//! Under-trained token indicators (BRIEF §4), computed straight from the memory-mapped
+//! embedding matrices.
+//!
+//! A row that never received gradient keeps (roughly) its initial value. In an untied
+//! model that shows as a small input-embedding norm. In a tied model the output side still
+//! pushes every never-seen row towards one shared "never predict me" direction, so the
+//! telling sign is closeness to the rows we know are unused — measured by cosine distance
+//! to their mean, optionally after removing the first principal component, which in most
+//! models is a direction shared by all rows that hides the difference.
+
+pub mod pca;
+pub mod stats;
+
+use rayon::prelude::*;
+
+use crate::weights::Matrix;
+
+/// The indicators, by name as they appear in the CSV and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Indicator {
+    /// L2 norm of the input-embedding row.
+    InNorm,
+    /// Cosine distance of the unembedding row to the mean of the reference unused rows.
+    OutCos,
+    /// The same after projecting the first principal component out of every row.
+    OutCosPc,
+    /// The same after subtracting the mean row from every row.
+    OutCosCentered,
+    /// Euclidean distance of the unembedding row to the reference mean.
+    OutL2,
+}
+
+impl Indicator {
+    pub const ALL: [Indicator; 5] = [
+        Indicator::InNorm,
+        Indicator::OutCos,
+        Indicator::OutCosPc,
+        Indicator::OutCosCentered,
+        Indicator::OutL2,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Indicator::InNorm => "in_norm",
+            Indicator::OutCos => "out_cos",
+            Indicator::OutCosPc => "out_cos_pc",
+            Indicator::OutCosCentered => "out_cos_centered",
+            Indicator::OutL2 => "out_l2",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Indicator> {
+        Indicator::ALL.into_iter().find(|i| i.name() == s)
+    }
+    /// The published default: input norm for untied models, the PC-removed cosine
+    /// distance of the unembedding for tied ones.
+    pub fn default_for(tied: bool) -> Indicator {
+        if tied {
+            Indicator::OutCosPc
+        } else {
+            Indicator::InNorm
+        }
+    }
+}
+
+/// Every indicator for every row (rows = the embedding matrix's rows).
+#[derive(Debug, Clone)]
+pub struct Indicators {
+    pub rows: usize,
+    pub in_norm: Vec<f64>,
+    pub out_cos: Vec<f64>,
+    pub out_cos_pc: Vec<f64>,
+    pub out_cos_centered: Vec<f64>,
+    pub out_l2: Vec<f64>,
+    /// Reference unused ids the out_* indicators were measured against.
+    pub reference_ids: Vec<u32>,
+    /// How the first principal component was found (all rows or a sample).
+    pub pca_rows: usize,
+}
+
+impl Indicators {
+    pub fn get(&self, which: Indicator) -> &[f64] {
+        match which {
+            Indicator::InNorm => &self.in_norm,
+            Indicator::OutCos => &self.out_cos,
+            Indicator::OutCosPc => &self.out_cos_pc,
+            Indicator::OutCosCentered => &self.out_cos_centered,
+            Indicator::OutL2 => &self.out_l2,
+        }
+    }
+}
+
+/// L2 norm of every row, in parallel.
+pub fn row_norms(m: &Matrix) -> Vec<f64> {
+    m.map_rows_par(|_, r| stats::dot(r, r).sqrt())
+}
+
+/// Mean of the given rows (f64 accumulation).
+pub fn mean_of_rows(m: &Matrix, ids: &[u32]) -> Vec<f64> {
+    let mut acc = vec![0f64; m.cols];
+    let mut buf = vec![0f32; m.cols];
+    for &i in ids {
+        m.row_into(i as usize, &mut buf);
+        for (a, &x) in acc.iter_mut().zip(&buf) {
+            *a += x as f64;
+        }
+    }
+    let n = ids.len().max(1) as f64;
+    acc.iter_mut().for_each(|a| *a /= n);
+    acc
+}
+
+/// Mean of all rows, in parallel.
+pub fn mean_row(m: &Matrix) -> Vec<f64> {
+    let cols = m.cols;
+    let sum = (0..m.rows)
+        .into_par_iter()
+        .fold(
+            || (vec![0f64; cols], vec![0f32; cols]),
+            |(mut acc, mut buf), i| {
+                m.row_into(i, &mut buf);
+                for (a, &x) in acc.iter_mut().zip(&buf) {
+                    *a += x as f64;
+                }
+                (acc, buf)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(
+            || vec![0f64; cols],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    sum.into_iter().map(|s| s / m.rows as f64).collect()
+}
+
+/// The four unembedding indicators for every row of `out`, against the mean of the
+/// `reference` rows. Two passes over the matrix (the mean row, then the distances) plus
+/// the principal component from at most `pca::BUDGET` values.
+pub fn output_indicators(out: &Matrix, reference: &[u32]) -> OutputIndicators {
+    let mu = mean_row(out);
+    let m_ref = mean_of_rows(out, reference);
+    let (u, pca_rows) = pca::first_component(out, &mu);
+    // Reference mean after removing the component, and after centring.
+    let mref_dot_u: f64 = stats::dot64(&m_ref, &u);
+    let m_pc: Vec<f64> = m_ref
+        .iter()
+        .zip(&u)
+        .map(|(m, u)| m - mref_dot_u * u)
+        .collect();
+    let m_c: Vec<f64> = m_ref.iter().zip(&mu).map(|(m, mu)| m - mu).collect();
+    let norm = |v: &[f64]| stats::dot64(v, v).sqrt();
+    let (n_ref, n_pc, n_c) = (norm(&m_ref), norm(&m_pc), norm(&m_c));
+    let per_row: Vec<[f64; 4]> = out.map_rows_par(|_, r| {
+        let s = stats::row_sums(r, &m_ref, &m_pc, &mu, &m_c, &u);
+        let cos = |dot: f64, a: f64, b: f64| {
+            if a == 0.0 || b == 0.0 {
+                1.0
+            } else {
+                1.0 - dot / (a * b)
+            }
+        };
+        [
+            cos(s.r_m, s.r_r.sqrt(), n_ref),
+            cos(s.r_mpc, s.rpc_rpc.sqrt(), n_pc),
+            cos(s.rc_mc, s.rc_rc.sqrt(), n_c),
+            s.d_d.sqrt(),
+        ]
+    });
+    OutputIndicators {
+        cos: per_row.iter().map(|x| x[0]).collect(),
+        cos_pc: per_row.iter().map(|x| x[1]).collect(),
+        cos_centered: per_row.iter().map(|x| x[2]).collect(),
+        l2: per_row.iter().map(|x| x[3]).collect(),
+        pca_rows,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputIndicators {
+    pub cos: Vec<f64>,
+    pub cos_pc: Vec<f64>,
+    pub cos_centered: Vec<f64>,
+    pub l2: Vec<f64>,
+    pub pca_rows: usize,
+}
+
+/// All indicators: the input norm from `input`, the rest from `output` (the same matrix
+/// for tied models).
+pub fn compute(input: &Matrix, output: &Matrix, reference: &[u32]) -> Indicators {
+    let (in_norm, o) = rayon::join(|| row_norms(input), || output_indicators(output, reference));
+    Indicators {
+        rows: input.rows,
+        in_norm,
+        out_cos: o.cos,
+        out_cos_pc: o.cos_pc,
+        out_cos_centered: o.cos_centered,
+        out_l2: o.l2,
+        reference_ids: reference.to_vec(),
+        pca_rows: o.pca_rows,
+    }
+}

@@ -1,0 +1,332 @@
+//! `scan`: audit the tokenizer, compute every indicator from the memory-mapped embedding
+//! matrices, and pick the candidate under-trained tokens (BRIEF §4). With a file of
+//! training-token counts it also scores how well each indicator finds never-seen tokens.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::audit::{self, AuditReport, ByteKind, Category};
+use crate::indicators::{self, stats, Indicator, Indicators};
+use crate::vocab::{self, LoadOptions, PieceKind, Vocab};
+use crate::weights::Checkpoint;
+
+/// Everything `scan` needs, resolved from the command line once.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub model: PathBuf,
+    /// Tokenizer file or directory; the model directory when `None`.
+    pub tokenizer: Option<PathBuf>,
+    pub load: LoadOptions,
+    /// Candidates are OK tokens at or below this percentile of the main indicator.
+    pub percentile: f64,
+    pub indicator: Option<Indicator>,
+    pub embedding: Option<String>,
+    pub unembedding: Option<String>,
+    pub reference_ids: Option<Vec<u32>>,
+    pub counts: Option<PathBuf>,
+}
+
+impl ScanSettings {
+    pub fn new(model: PathBuf) -> Self {
+        ScanSettings {
+            model,
+            tokenizer: None,
+            load: LoadOptions::default(),
+            percentile: 2.0,
+            indicator: None,
+            embedding: None,
+            unembedding: None,
+            reference_ids: None,
+            counts: None,
+        }
+    }
+}
+
+/// A matrix as found in the checkpoint, for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MatrixInfo {
+    pub name: String,
+    pub file: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub dtype: String,
+}
+
+/// How well the indicators separate never-seen tokens (count = 0) from seen ones.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Evaluation {
+    /// Tokens scored: OK/OK_SPECIAL tokens that have a count.
+    pub scored: usize,
+    pub unseen: usize,
+    /// ROC AUC of "low indicator ⇒ unseen", per indicator name.
+    pub auc: Vec<(&'static str, f64)>,
+    pub precision: f64,
+    pub recall: f64,
+    pub true_positives: usize,
+}
+
+pub struct ScanReport {
+    pub vocab: Vocab,
+    pub audit: AuditReport,
+    pub indicators: Indicators,
+    pub input: MatrixInfo,
+    pub output: Option<MatrixInfo>,
+    pub tied: bool,
+    pub tie_reason: String,
+    pub main: Indicator,
+    pub percentile: f64,
+    pub threshold: f64,
+    /// Percentile rank of the main indicator among OK tokens, per row.
+    pub percentile_rank: Vec<f64>,
+    pub candidates: Vec<u32>,
+    pub reference_source: String,
+    /// Training-token count per row, when `--counts` was given.
+    pub counts: Option<Vec<Option<u64>>>,
+    pub evaluation: Option<Evaluation>,
+}
+
+impl ScanReport {
+    pub fn is_candidate(&self, id: u32) -> bool {
+        self.candidates.binary_search(&id).is_ok()
+    }
+    /// Category of a row, `None` for rows with no token (padding rows past the vocabulary).
+    pub fn category(&self, id: u32) -> Option<Category> {
+        self.audit.token(id).map(|t| t.category)
+    }
+}
+
+pub fn run(s: &ScanSettings) -> Result<ScanReport> {
+    let ckpt = Checkpoint::open(&s.model)?;
+    let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
+    let vocab = vocab::load(&tok_path, &s.load)?;
+    let audit = audit::audit(&vocab);
+    let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
+    let tied = emb.output.is_none();
+    let input = &emb.input;
+    let output = emb.unembedding();
+    if let Some(o) = &emb.output {
+        if o.rows != input.rows {
+            bail!(
+                "{}: embedding '{}' has {} rows but unembedding '{}' has {}",
+                s.model.display(),
+                input.name,
+                input.rows,
+                o.name,
+                o.rows
+            );
+        }
+    }
+    if vocab.len() > input.rows {
+        bail!(
+            "{}: the tokenizer has {} ids but embedding '{}' in {} has only {} rows: the \
+             tokenizer does not belong to this model (use --tokenizer)",
+            vocab.source.display(),
+            vocab.len(),
+            input.name,
+            input.file.display(),
+            input.rows
+        );
+    }
+    let (reference, reference_source) = match &s.reference_ids {
+        Some(ids) => {
+            if let Some(bad) = ids.iter().find(|&&i| i as usize >= input.rows) {
+                bail!(
+                    "--reference-ids: id {bad} is outside the {} rows",
+                    input.rows
+                );
+            }
+            (ids.clone(), format!("given: {} ids", ids.len()))
+        }
+        None => auto_reference(&vocab, &audit, input.rows),
+    };
+    if reference.is_empty() {
+        bail!(
+            "{}: no reference unused tokens found (no unreachable, reserved, unused-byte or \
+             padding rows); give some with --reference-ids",
+            s.model.display()
+        );
+    }
+    let ind = indicators::compute(input, output, &reference);
+    let main = s.indicator.unwrap_or(Indicator::default_for(tied));
+    let values = ind.get(main);
+
+    let n_tok = vocab.len() as u32;
+    let category = |id: u32| audit.token(id).map(|t| t.category);
+    let ok_values: Vec<f64> = (0..n_tok)
+        .filter(|&i| category(i) == Some(Category::Ok))
+        .map(|i| values[i as usize])
+        .collect();
+    let threshold = stats::percentile(&ok_values, s.percentile);
+    let mut sorted_ok = ok_values.clone();
+    sorted_ok.sort_by(f64::total_cmp);
+    let percentile_rank: Vec<f64> = values
+        .iter()
+        .map(|&v| stats::percentile_rank(&sorted_ok, v))
+        .collect();
+    let candidates: Vec<u32> = (0..n_tok)
+        .filter(|&i| category(i).is_some_and(|c| c.is_ok()) && values[i as usize] <= threshold)
+        .collect();
+
+    let counts = match &s.counts {
+        Some(p) => Some(read_counts(p, input.rows)?),
+        None => None,
+    };
+    let evaluation = counts
+        .as_ref()
+        .map(|c| evaluate(&audit, &ind, c, &candidates, n_tok));
+    let info = |m: &crate::weights::Matrix| MatrixInfo {
+        name: m.name.clone(),
+        file: m.file.display().to_string(),
+        rows: m.rows,
+        cols: m.cols,
+        dtype: m.dtype.name().to_string(),
+    };
+    Ok(ScanReport {
+        input: info(input),
+        output: emb.output.as_ref().map(info),
+        tied,
+        tie_reason: ckpt.tie_reason().to_string(),
+        main,
+        percentile: s.percentile,
+        threshold,
+        percentile_rank,
+        candidates,
+        reference_source,
+        counts,
+        evaluation,
+        indicators: ind,
+        audit,
+        vocab,
+    })
+}
+
+/// Rows the tokenizer can never produce: the published reference set for the unembedding
+/// indicators. Unreachable tokens, byte tokens that valid UTF-8 never contains, pieces
+/// declared unused, reserved/unused specials, and padding rows past the vocabulary.
+pub fn auto_reference(vocab: &Vocab, audit: &AuditReport, rows: usize) -> (Vec<u32>, String) {
+    let mut set = BTreeSet::new();
+    let (mut unreach, mut bytes, mut unused, mut reserved) = (0, 0, 0, 0);
+    for t in &audit.tokens {
+        let lower = t.raw.to_ascii_lowercase();
+        if t.category.is_unreachable() {
+            unreach += set.insert(t.id) as usize;
+        } else if t.byte_kind() == Some(ByteKind::UnusedUtf8) {
+            bytes += set.insert(t.id) as usize;
+        } else if vocab.kinds.get(t.id as usize) == Some(&PieceKind::Unused) {
+            unused += set.insert(t.id) as usize;
+        } else if vocab.special_ids.contains(&t.id)
+            && (lower.contains("reserved") || lower.contains("unused"))
+        {
+            reserved += set.insert(t.id) as usize;
+        }
+    }
+    // Ids with no token: holes in the vocabulary and padding rows past its end.
+    let mut padding = 0;
+    for id in 0..rows as u32 {
+        if audit.token(id).is_none() {
+            padding += set.insert(id) as usize;
+        }
+    }
+    let how = format!(
+        "auto: {unreach} unreachable, {bytes} invalid-UTF-8 bytes, {unused} unused pieces, \
+         {reserved} reserved specials, {padding} rows without a token"
+    );
+    (set.into_iter().collect(), how)
+}
+
+/// Read `token_id,count` rows (a header line is allowed). Ids past the matrix are an error.
+pub fn read_counts(path: &Path, rows: usize) -> Result<Vec<Option<u64>>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("{}", path.display()))?;
+    let mut counts = vec![None; rows];
+    let mut n = 0;
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        let (Some(a), Some(b)) = (rec.get(0), rec.get(1)) else {
+            bail!(
+                "{}: line {}: expected token_id,count",
+                path.display(),
+                i + 1
+            );
+        };
+        let (Ok(id), Ok(c)) = (a.trim().parse::<usize>(), b.trim().parse::<u64>()) else {
+            if i == 0 {
+                continue; // header
+            }
+            bail!(
+                "{}: line {}: expected token_id,count as integers, got {a:?},{b:?}",
+                path.display(),
+                i + 1
+            );
+        };
+        if id >= rows {
+            bail!(
+                "{}: line {}: token id {id} is outside the {rows} embedding rows",
+                path.display(),
+                i + 1
+            );
+        }
+        counts[id] = Some(c);
+        n += 1;
+    }
+    if n == 0 {
+        bail!("{}: no token_id,count rows", path.display());
+    }
+    Ok(counts)
+}
+
+fn evaluate(
+    audit: &AuditReport,
+    ind: &Indicators,
+    counts: &[Option<u64>],
+    candidates: &[u32],
+    n_tok: u32,
+) -> Evaluation {
+    // Score the candidate pool: tokens that re-encode to themselves and have a count.
+    let pool: Vec<u32> = (0..n_tok)
+        .filter(|&i| audit.token(i).is_some_and(|t| t.category.is_ok()))
+        .filter(|&i| counts[i as usize].is_some())
+        .collect();
+    let unseen: Vec<bool> = pool
+        .iter()
+        .map(|&i| counts[i as usize] == Some(0))
+        .collect();
+    let auc = Indicator::ALL
+        .iter()
+        .map(|&k| {
+            let v = ind.get(k);
+            let scores: Vec<f64> = pool.iter().map(|&i| v[i as usize]).collect();
+            (k.name(), stats::auc_low_is_positive(&scores, &unseen))
+        })
+        .collect();
+    let n_unseen = unseen.iter().filter(|&&u| u).count();
+    let cand_scored: Vec<u32> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| counts[i as usize].is_some())
+        .collect();
+    let tp = cand_scored
+        .iter()
+        .filter(|&&i| counts[i as usize] == Some(0))
+        .count();
+    let ratio = |a: usize, b: usize| {
+        if b == 0 {
+            f64::NAN
+        } else {
+            a as f64 / b as f64
+        }
+    };
+    Evaluation {
+        scored: pool.len(),
+        unseen: n_unseen,
+        auc,
+        precision: ratio(tp, cand_scored.len()),
+        recall: ratio(tp, n_unseen),
+        true_positives: tp,
+    }
+}
