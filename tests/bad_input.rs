@@ -138,3 +138,102 @@ fn non_utf8_text_for_encode() {
         "{err}"
     );
 }
+
+/// Run `tokenaudit scan ARGS…` and return (exit code, stderr).
+fn scan(args: &[&std::ffi::OsStr]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
+        .arg("scan")
+        .args(args)
+        .output()
+        .expect("run tokenaudit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_scan_error(args: &[&std::ffi::OsStr], needles: &[&str]) {
+    let (code, err) = scan(args);
+    assert_eq!(code, 1, "expected a clean failure: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "error lacks '{n}': {err}");
+    }
+}
+
+fn models(name: &str) -> std::path::PathBuf {
+    data().join("models").join(name)
+}
+
+#[test]
+fn scan_refuses_a_tokenizer_larger_than_the_matrix() {
+    let m = models("stories260K");
+    let t = models("tiny-llama2tok");
+    assert_scan_error(
+        &[m.as_os_str(), "--tokenizer".as_ref(), t.as_os_str()],
+        &["32000 ids", "512 rows", "does not belong to this model"],
+    );
+}
+
+#[test]
+fn scan_refuses_pickle_and_broken_checkpoints() {
+    let d = tempfile::tempdir().unwrap();
+    let pkl = write(d.path(), "pytorch_model.bin", b"\x80\x02}q\x00.");
+    assert_scan_error(&[pkl.as_os_str()], &["pytorch_model.bin", "pickle"]);
+    // A safetensors file cut inside its data.
+    let full = std::fs::read(models("tiny-gpt2tok").join("model.safetensors")).unwrap();
+    let cut = write(d.path(), "model.safetensors", &full[..full.len() / 2]);
+    assert_scan_error(&[cut.as_os_str()], &["model.safetensors"]);
+    // A header whose offsets run past the end of the file.
+    let mut lying = Vec::new();
+    let header =
+        br#"{"model.embed_tokens.weight":{"dtype":"F32","shape":[4,2],"data_offsets":[0,4096]}}"#;
+    lying.extend((header.len() as u64).to_le_bytes());
+    lying.extend(header);
+    lying.extend([0u8; 32]);
+    let p = write(d.path(), "lying.safetensors", &lying);
+    assert_scan_error(
+        &[p.as_os_str()],
+        &["lying.safetensors", "model.embed_tokens.weight"],
+    );
+}
+
+#[test]
+fn scan_reports_a_missing_shard() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("model.safetensors.index.json"),
+        br#"{"weight_map":{"model.embed_tokens.weight":"model-00001-of-00002.safetensors","lm_head.weight":"model-00002-of-00002.safetensors"}}"#,
+    )
+    .unwrap();
+    let t = models("tiny-llama2tok");
+    assert_scan_error(
+        &[d.path().as_os_str(), "--tokenizer".as_ref(), t.as_os_str()],
+        &["model-00001-of-00002.safetensors"],
+    );
+}
+
+#[test]
+fn scan_rejects_bad_counts_and_reference_ids() {
+    let d = tempfile::tempdir().unwrap();
+    let m = models("tiny-gpt2tok");
+    let counts = write(d.path(), "counts.csv", b"token_id,count\n0,5\n1,many\n");
+    assert_scan_error(
+        &[m.as_os_str(), "--counts".as_ref(), counts.as_os_str()],
+        &["counts.csv: line 3"],
+    );
+    let counts = write(d.path(), "far.csv", b"token_id,count\n999999,1\n");
+    assert_scan_error(
+        &[m.as_os_str(), "--counts".as_ref(), counts.as_os_str()],
+        &["far.csv", "999999", "outside"],
+    );
+    assert_scan_error(
+        &[
+            m.as_os_str(),
+            "--reference-ids".as_ref(),
+            "1,2,60000".as_ref(),
+        ],
+        &["60000"],
+    );
+}

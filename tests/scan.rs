@@ -202,3 +202,75 @@ fn indicators_match_an_independent_f64_computation() {
     }
     assert_close(&r, &want, "tiny-llama2tok");
 }
+
+/// Decode a copy's values the way the file stores them, for the independent computation.
+fn roundtrip(v: &[f32], dtype: &str) -> Vec<f64> {
+    match dtype {
+        "f32" => v.iter().map(|&x| x as f64).collect(),
+        "f16" => v.iter().map(|&x| half::f16::from_f32(x).to_f64()).collect(),
+        "bf16" => v
+            .iter()
+            .map(|&x| half::bf16::from_f32(x).to_f64())
+            .collect(),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn indicators_agree_across_f32_f16_bf16_and_gguf_copies() {
+    use common::writers::*;
+    let src = model("tiny-llama2tok");
+    let (n, d, xin) = rows_f64(&src.join("model.safetensors"), "model.embed_tokens.weight");
+    let (_, _, xout) = rows_f64(&src.join("model.safetensors"), "lm_head.weight");
+    let (fin, fout): (Vec<f32>, Vec<f32>) = (
+        xin.iter().map(|&x| x as f32).collect(),
+        xout.iter().map(|&x| x as f32).collect(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let copies: Vec<(&str, PathBuf)> = ["f32", "f16", "bf16"]
+        .iter()
+        .map(|&dt| {
+            let dir = tmp.path().join(dt);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
+            let (dtype, enc): (safetensors::Dtype, fn(&[f32]) -> Vec<u8>) = match dt {
+                "f32" => (safetensors::Dtype::F32, f32_bytes),
+                "f16" => (safetensors::Dtype::F16, f16_bytes),
+                _ => (safetensors::Dtype::BF16, bf16_bytes),
+            };
+            write_st(
+                &dir.join("model.safetensors"),
+                &[
+                    ("model.embed_tokens.weight", dtype, vec![n, d], enc(&fin)),
+                    ("lm_head.weight", dtype, vec![n, d], enc(&fout)),
+                ],
+            );
+            (dt, dir)
+        })
+        .collect();
+    // GGUF stores the same matrices as token_embd / output, f16 (ggml type 1).
+    let gguf = tmp.path().join("copy.gguf");
+    let dims = vec![d as u64, n as u64];
+    std::fs::write(
+        &gguf,
+        gguf_bytes(&[
+            ("token_embd.weight", dims.clone(), 1, f16_bytes(&fin)),
+            ("output.weight", dims, 1, f16_bytes(&fout)),
+        ]),
+    )
+    .unwrap();
+    let mut all = copies;
+    all.push(("f16", gguf));
+    for (dt, path) in all {
+        let mut s = ScanSettings::new(path.clone());
+        s.tokenizer = Some(src.clone());
+        let r = scan::run(&s).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let mut want =
+            reference_indicators(n, d, &roundtrip(&fout, dt), &r.indicators.reference_ids);
+        let norms = reference_indicators(n, d, &roundtrip(&fin, dt), &r.indicators.reference_ids);
+        for (w, nrm) in want.iter_mut().zip(&norms) {
+            w[0] = nrm[0];
+        }
+        assert_close(&r, &want, &path.display().to_string());
+    }
+}

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: where the real data lives, loading it.
 #![allow(dead_code)]
 
+pub mod writers;
+
 use std::path::PathBuf;
 
 use tokenaudit::vocab::{self, LoadOptions, Vocab};
