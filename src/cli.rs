@@ -201,6 +201,22 @@ fn run_scan(a: ScanArgs) -> Result<()> {
     Ok(())
 }
 
+/// One line for an error and its causes. Our error types already put their cause in
+/// their own message, so a cause whose text is already shown is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
 /// Run a parsed command line; errors come back to `main`, which prints them on one line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {

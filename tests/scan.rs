@@ -233,7 +233,8 @@ fn indicators_agree_across_f32_f16_bf16_and_gguf_copies() {
             let dir = tmp.path().join(dt);
             std::fs::create_dir(&dir).unwrap();
             std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
-            let (dtype, enc): (safetensors::Dtype, fn(&[f32]) -> Vec<u8>) = match dt {
+            type Encoder = fn(&[f32]) -> Vec<u8>;
+            let (dtype, enc): (safetensors::Dtype, Encoder) = match dt {
                 "f32" => (safetensors::Dtype::F32, f32_bytes),
                 "f16" => (safetensors::Dtype::F16, f16_bytes),
                 _ => (safetensors::Dtype::BF16, bf16_bytes),
