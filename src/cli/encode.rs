@@ -1,0 +1,55 @@
+//! `tokenaudit encode`: a tokenizer playground on the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::{read_text, TokenizerArgs};
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub tok: TokenizerArgs,
+    /// Text to encode (or use --file).
+    #[arg(value_name = "TEXT", conflicts_with = "file")]
+    pub text: Option<String>,
+    /// Encode the contents of this UTF-8 file.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Show each piece beside its id.
+    #[arg(long)]
+    pub tokens: bool,
+}
+
+pub fn run(e: EncodeArgs) -> Result<()> {
+    let text = match (&e.text, &e.file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => read_text(f)?,
+        (None, None) => bail!("give TEXT to encode or --file FILE"),
+    };
+    let vocab = e.tok.load()?;
+    let pieces = vocab
+        .encode_pieces(&text)
+        .map_err(|err| anyhow::anyhow!("{}: cannot encode: {err}", vocab.source.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if e.tokens {
+        for (id, piece) in &pieces {
+            let decoded = vocab.decode(&[*id]).unwrap_or_default();
+            writeln!(
+                out,
+                "{id:>8}  {:<24} {:?}",
+                output::escape::visible(piece),
+                output::escape::visible(&decoded)
+            )?;
+        }
+        writeln!(out, "{} tokens", pieces.len())?;
+    } else {
+        let ids: Vec<String> = pieces.iter().map(|(i, _)| i.to_string()).collect();
+        writeln!(out, "{}", ids.join(" "))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Command-line flags, each with its help beside it, resolved once into plain settings
+//! that the library functions take (the ripgrep way). `main.rs` only calls [`run`]. Each
+//! command's flags and its small driver live in their own file beside this one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::vocab::{self, Format, LoadOptions, Vocab};
+
+pub mod audit;
+pub mod encode;
+pub mod scan;
+
+/// The tokenizer `audit` and `encode` use when none is given: a small byte-level BPE the
+/// project trains itself (see examples/make_demo_tokenizer.rs), showing every category.
+pub const DEMO_TOKENIZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo/tokenizer.json");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenaudit",
+    version,
+    about = "Audit tokenizers and find the tokens a language model never learned",
+    long_about = "Audit tokenizers of any format (tokenizer.json, SentencePiece, tiktoken, GGUF) \
+                  and find under-trained tokens in model checkpoints."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Categorize every token id: which can never be produced from text, which decode to
+    /// broken UTF-8, which are bytes or specials.
+    Audit(audit::AuditArgs),
+    /// Encode text and print the ids (and pieces), like a tokenizer playground.
+    Encode(encode::EncodeArgs),
+    /// Flag under-trained tokens of a model from its embedding matrices alone
+    /// (memory-mapped; only the embedding tensors are read).
+    Scan(scan::ScanArgs),
+}
+
+/// Which tokenizer to load and how.
+#[derive(Debug, Args)]
+pub struct TokenizerArgs {
+    /// Tokenizer file or model directory (tokenizer.json, encoder.json + vocab.bpe,
+    /// SentencePiece .model, tiktoken ranks, GGUF). Default: the demo tokenizer shipped in
+    /// data/demo/.
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+    /// Force the file format instead of detecting it from the content.
+    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
+    pub format: Option<Format>,
+    /// tiktoken family (split regex + special tokens): llama3, llama4, cl100k, qwen, gpt2,
+    /// plain. Guessed from the vocabulary size when not given.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+}
+
+impl TokenizerArgs {
+    fn path(&self) -> PathBuf {
+        self.tokenizer
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEMO_TOKENIZER))
+    }
+    pub fn load(&self) -> Result<Vocab> {
+        let opts = LoadOptions {
+            format: self.format,
+            preset: self.preset.clone(),
+        };
+        Ok(vocab::load(&self.path(), &opts)?)
+    }
+}
+
+/// One line for an error and its causes. Our error types already put their cause in
+/// their own message, so a cause whose text is already shown is not repeated.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+/// Run a parsed command line; errors come back to `main`, which prints them on one line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Audit(a) => audit::run(a),
+        Command::Encode(e) => encode::run(e),
+        Command::Scan(s) => scan::run(s),
+    }
+}
+
+/// Read a text file as UTF-8, naming the file and the byte offset when it is not.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => bail!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ),
+    }
+}

@@ -1,0 +1,112 @@
+//! `tokenaudit scan`: flags, their resolution into [`ScanSettings`], and the command.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::indicators::Indicator;
+use crate::output;
+use crate::scan::{self, ScanSettings};
+use crate::vocab::{Format, LoadOptions};
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Model directory (config.json + *.safetensors or a sharded index), a .safetensors
+    /// file, or a .gguf file. Pickle checkpoints (.bin/.pt) are refused.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Tokenizer file or directory; default: the model directory (or the GGUF itself).
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+    /// Force the tokenizer format instead of detecting it.
+    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
+    pub format: Option<Format>,
+    /// tiktoken family preset (see `audit --help`).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Candidates: OK tokens at or below this percentile of the main indicator among OK
+    /// tokens.
+    #[arg(long, default_value_t = 2.0, value_name = "P")]
+    pub percentile: f64,
+    /// Main indicator: in_norm (default for untied models), out_cos, out_cos_pc (default
+    /// for tied models), out_cos_centered, out_l2.
+    #[arg(long, value_name = "NAME", value_parser = parse_indicator)]
+    pub indicator: Option<Indicator>,
+    /// Name of the input-embedding tensor, when it is not found by the usual names.
+    #[arg(long, value_name = "TENSOR")]
+    pub embedding: Option<String>,
+    /// Name of the unembedding (lm_head) tensor, when it is not found by the usual names.
+    #[arg(long, value_name = "TENSOR")]
+    pub unembedding: Option<String>,
+    /// Comma-separated ids known to be unused, for the unembedding indicators
+    /// (default: derived from the audit: unreachable, invalid-UTF-8 bytes, reserved
+    /// specials, padding rows).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub reference_ids: Option<Vec<u32>>,
+    /// token_id,count CSV of the training data: adds a count column and scores each
+    /// indicator against "never seen" (ROC AUC, precision and recall of the candidates).
+    #[arg(long, value_name = "FILE")]
+    pub counts: Option<PathBuf>,
+    /// Write the glitch-token CSV: one row per embedding row with every indicator.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON object (threshold, candidates, AUCs) instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_indicator(s: &str) -> std::result::Result<Indicator, String> {
+    Indicator::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Indicator::ALL.iter().map(|i| i.name()).collect();
+        format!(
+            "unknown indicator '{s}' (expected one of {})",
+            names.join(", ")
+        )
+    })
+}
+
+impl ScanArgs {
+    fn settings(&self) -> Result<ScanSettings> {
+        if !(0.0..=100.0).contains(&self.percentile) {
+            bail!(
+                "--percentile must be between 0 and 100, got {}",
+                self.percentile
+            );
+        }
+        let mut s = ScanSettings::new(self.model.clone());
+        s.tokenizer = self.tokenizer.clone();
+        s.load = LoadOptions {
+            format: self.format,
+            preset: self.preset.clone(),
+        };
+        s.percentile = self.percentile;
+        s.indicator = self.indicator;
+        s.embedding = self.embedding.clone();
+        s.unembedding = self.unembedding.clone();
+        s.reference_ids = self.reference_ids.clone();
+        s.counts = self.counts.clone();
+        Ok(s)
+    }
+}
+
+pub fn run(a: ScanArgs) -> Result<()> {
+    let report = scan::run(&a.settings()?)?;
+    if let Some(path) = &a.csv {
+        output::scan::write_csv(&report, path)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &output::scan::to_json(&report))?;
+        writeln!(out)?;
+    } else {
+        output::scan::write_summary(&report, &mut out)?;
+        if let Some(path) = &a.csv {
+            writeln!(out, "\nglitch-token CSV written to {}", path.display())?;
+        }
+    }
+    std::mem::forget(report);
+    Ok(())
+}
