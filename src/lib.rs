@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cli;
 pub mod demo;
+pub mod digits;
 pub mod gguf;
 pub mod indicators;
 pub mod output;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::vocab::{self, Format, LoadOptions, Vocab};
 
 pub mod audit;
+pub mod digits;
 pub mod encode;
 pub mod scan;
 
@@ -40,6 +41,9 @@ pub enum Command {
     /// Flag under-trained tokens of a model from its embedding matrices alone
     /// (memory-mapped; only the embedding tensors are read).
     Scan(scan::ScanArgs),
+    /// Compare digit pre-tokenization schemes (own, 1-digit, 3-digit left-to-right,
+    /// 3-digit right-to-left) on one or more tokenizers, on text and arithmetic.
+    Digits(digits::DigitsArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(a) => audit::run(a),
         Command::Encode(e) => encode::run(e),
         Command::Scan(s) => scan::run(s),
+        Command::Digits(d) => digits::run(d),
     }
 }
 

@@ -1,0 +1,1 @@
+//! Digit pre-tokenization schemes (issue 6). Placeholder.
