@@ -13,5 +13,6 @@ pub mod indicators;
 pub mod output;
 pub mod progress;
 pub mod scan;
+pub mod verify;
 pub mod vocab;
 pub mod weights;

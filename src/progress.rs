@@ -21,3 +21,19 @@ pub fn bar(len: u64, msg: &'static str) -> ProgressBar {
     pb.set_message(msg);
     pb
 }
+
+/// A bar shown whenever stderr is a terminal, whatever the length: for slow work (forward
+/// passes) where even a few hundred items take a while. Shows items/s and the ETA.
+pub fn bar_always(len: u64, msg: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}

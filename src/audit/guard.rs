@@ -44,8 +44,16 @@ impl Guard {
     }
 
     pub fn decode(&self, vocab: &Vocab, id: u32) -> String {
+        self.decode_ids(vocab, &[id])
+    }
+
+    /// Decode a sequence behind the guard.
+    pub fn decode_ids(&self, vocab: &Vocab, ids: &[u32]) -> String {
         for &(g, gid) in &self.guards {
-            let Ok(d) = vocab.decode(&[gid, id]) else {
+            let mut with = Vec::with_capacity(ids.len() + 1);
+            with.push(gid);
+            with.extend_from_slice(ids);
+            let Ok(d) = vocab.decode(&with) else {
                 continue;
             };
             let d = d.strip_prefix(' ').unwrap_or(&d);
@@ -53,7 +61,7 @@ impl Guard {
                 return rest.to_string();
             }
         }
-        vocab.decode(&[id]).unwrap_or_default()
+        vocab.decode(ids).unwrap_or_default()
     }
 
     pub fn encode(&self, vocab: &Vocab, text: &str) -> Vec<u32> {

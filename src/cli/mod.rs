@@ -13,6 +13,7 @@ pub mod audit;
 pub mod digits;
 pub mod encode;
 pub mod scan;
+pub mod verify;
 
 /// The tokenizer `audit` and `encode` use when none is given: a small byte-level BPE the
 /// project trains itself (see examples/make_demo_tokenizer.rs), showing every category.
@@ -44,6 +45,8 @@ pub enum Command {
     /// Compare digit pre-tokenization schemes (own, 1-digit, 3-digit left-to-right,
     /// 3-digit right-to-left) on one or more tokenizers, on text and arithmetic.
     Digits(digits::DigitsArgs),
+    /// Confirm candidate under-trained tokens with real forward passes (CPU or CUDA).
+    Verify(verify::VerifyArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(e) => encode::run(e),
         Command::Scan(s) => scan::run(s),
         Command::Digits(d) => digits::run(d),
+        Command::Verify(v) => verify::run(v),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod escape;
 pub mod scan;
+pub mod verify;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,0 +1,151 @@
+//! `tokenaudit verify` and `tokenaudit glitch` (scan + verify in one go).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::output;
+use crate::verify::engine::EngineOptions;
+use crate::verify::{self, model, prompts, IdSource, Thresholds, VerifySettings};
+use crate::vocab::{Format, LoadOptions};
+
+/// Flags shared by `verify` and `glitch`: the model, the device and the engine.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Tokenizer file or directory; default: the model directory.
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+    /// Force the tokenizer format instead of detecting it.
+    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
+    pub format: Option<Format>,
+    /// tiktoken family preset (see `audit --help`).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Where to run the forward passes: cpu, cuda or cuda:N (needs a `--features cuda`
+    /// build).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: String,
+    /// Compute dtype: f32, f16 or bf16. Default: f32 on CPU, the checkpoint's on CUDA.
+    #[arg(long, value_name = "DTYPE")]
+    pub dtype: Option<String>,
+    /// Candidates per forward pass. 1 runs the published way: one prompt per pass, three
+    /// full passes per prompt, no KV cache, no early stop (for comparison).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub batch_size: usize,
+    /// Prompts to run, comma-separated (input_output, assistant_explain, repeats).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub prompts: Option<Vec<String>>,
+    /// Verdict thresholds on the score: strongly under-trained below --strong, under-trained
+    /// below --under, trained above --trained, otherwise unclear.
+    #[arg(long, default_value_t = 0.001)]
+    pub strong: f32,
+    #[arg(long, default_value_t = 0.01)]
+    pub under: f32,
+    #[arg(long, default_value_t = 0.1)]
+    pub trained: f32,
+    /// Keep running a token's remaining prompts after its verdict is settled (trained).
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// Ablations for benchmarks: no KV cache across the greedy steps / no shared prefix.
+    #[arg(long, hide = true)]
+    pub no_kv_cache: bool,
+    #[arg(long, hide = true)]
+    pub no_prefix_cache: bool,
+}
+
+impl EngineArgs {
+    pub fn settings(&self, model: PathBuf, ids: IdSource) -> Result<VerifySettings> {
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        if !(self.strong <= self.under && self.under <= self.trained) {
+            bail!("thresholds must satisfy --strong <= --under <= --trained");
+        }
+        let mut s = VerifySettings::new(model, ids);
+        s.tokenizer = self.tokenizer.clone();
+        s.load = LoadOptions {
+            format: self.format,
+            preset: self.preset.clone(),
+        };
+        s.device = model::parse_device(&self.device)?;
+        s.dtype = self.dtype.as_deref().map(model::parse_dtype).transpose()?;
+        let published = self.batch_size == 1;
+        s.engine = if published {
+            EngineOptions::published()
+        } else {
+            EngineOptions {
+                batch_size: self.batch_size,
+                kv_cache: !self.no_kv_cache,
+                prefix_cache: !self.no_prefix_cache && !self.no_kv_cache,
+                steps: 3,
+            }
+        };
+        s.early_stop = !published && !self.no_early_stop;
+        s.thresholds = Thresholds {
+            strong: self.strong,
+            under: self.under,
+            trained: self.trained,
+        };
+        if let Some(names) = &self.prompts {
+            s.templates = names
+                .iter()
+                .map(|n| {
+                    prompts::TEMPLATES
+                        .iter()
+                        .find(|t| t.name == n)
+                        .copied()
+                        .ok_or_else(|| anyhow::anyhow!("unknown prompt '{n}'"))
+                })
+                .collect::<Result<_>>()?;
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Model directory (config.json + safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Verify the candidate rows of a `scan --csv` file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ids", "all"])]
+    pub candidates: Option<PathBuf>,
+    /// Verify these ids (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "IDS", conflicts_with = "all")]
+    pub ids: Option<Vec<u32>>,
+    /// Verify every token of the tokenizer.
+    #[arg(long)]
+    pub all: bool,
+    /// Append one row per token here as it is verified; rerunning with the same file
+    /// skips the tokens already in it.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON summary object instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run(a: VerifyArgs) -> Result<()> {
+    let ids = match (&a.candidates, &a.ids, a.all) {
+        (Some(p), _, _) => IdSource::CandidatesCsv(p.clone()),
+        (None, Some(ids), _) => IdSource::Ids(ids.clone()),
+        (None, None, true) => IdSource::All,
+        (None, None, false) => bail!("say which tokens to verify: --candidates FILE, --ids or --all"),
+    };
+    let mut s = a.engine.settings(a.model.clone(), ids)?;
+    s.csv = a.csv.clone();
+    let report = verify::run(&s)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &output::verify::to_json(&report, &s))?;
+        writeln!(out)?;
+    } else {
+        output::verify::write_summary(&report, &s, &mut out)?;
+    }
+    Ok(())
+}

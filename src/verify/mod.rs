@@ -1,0 +1,326 @@
+//! `verify`: confirm candidate under-trained tokens with real forward passes (BRIEF §5).
+//! Indicators only suggest; the probability a model gives a token it is asked to repeat
+//! proves whether it learned it.
+
+pub mod engine;
+pub mod model;
+pub mod prompts;
+pub mod resume;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+
+use crate::audit::{self, AuditReport};
+use crate::progress;
+use crate::vocab::{self, LoadOptions, Vocab};
+use engine::{EngineOptions, Scorer};
+use model::{Lm, ModelInfo};
+use prompts::{BuiltPrompt, Template};
+
+/// Score thresholds of the verdicts (published defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub strong: f32,
+    pub under: f32,
+    pub trained: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            strong: 0.001,
+            under: 0.01,
+            trained: 0.1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    StronglyUnderTrained,
+    UnderTrained,
+    Unclear,
+    Trained,
+}
+
+impl Verdict {
+    pub fn of(score: f32, t: &Thresholds) -> Verdict {
+        if score < t.strong {
+            Verdict::StronglyUnderTrained
+        } else if score < t.under {
+            Verdict::UnderTrained
+        } else if score > t.trained {
+            Verdict::Trained
+        } else {
+            Verdict::Unclear
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::StronglyUnderTrained => "strongly_under_trained",
+            Verdict::UnderTrained => "under_trained",
+            Verdict::Unclear => "unclear",
+            Verdict::Trained => "trained",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [
+            Verdict::StronglyUnderTrained,
+            Verdict::UnderTrained,
+            Verdict::Unclear,
+            Verdict::Trained,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+    }
+    /// Under-trained in either degree.
+    pub fn is_under_trained(self) -> bool {
+        matches!(self, Verdict::StronglyUnderTrained | Verdict::UnderTrained)
+    }
+}
+
+/// One verified token: the score of each prompt (None when early stopping skipped it).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: u32,
+    pub decoded: String,
+    pub prompt_scores: Vec<Option<f32>>,
+    pub score: f32,
+    pub verdict: Verdict,
+}
+
+/// Which ids to verify.
+#[derive(Debug, Clone)]
+pub enum IdSource {
+    Ids(Vec<u32>),
+    /// The `candidate == true` rows of a scan CSV.
+    CandidatesCsv(PathBuf),
+    /// Every token of the tokenizer.
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub model: PathBuf,
+    pub tokenizer: Option<PathBuf>,
+    pub load: LoadOptions,
+    pub device: Device,
+    pub dtype: Option<DType>,
+    pub ids: IdSource,
+    pub engine: EngineOptions,
+    /// Stop a token's remaining prompts and steps once its verdict is `trained`.
+    pub early_stop: bool,
+    pub thresholds: Thresholds,
+    pub templates: Vec<Template>,
+    /// Append rows here as they are done; resume from it when it exists.
+    pub csv: Option<PathBuf>,
+}
+
+impl VerifySettings {
+    pub fn new(model: PathBuf, ids: IdSource) -> Self {
+        VerifySettings {
+            model,
+            tokenizer: None,
+            load: LoadOptions::default(),
+            device: Device::Cpu,
+            dtype: None,
+            ids,
+            engine: EngineOptions {
+                batch_size: 64,
+                kv_cache: true,
+                prefix_cache: true,
+                steps: 3,
+            },
+            early_stop: true,
+            thresholds: Thresholds::default(),
+            templates: prompts::TEMPLATES.to_vec(),
+            csv: None,
+        }
+    }
+}
+
+pub struct VerifyReport {
+    pub info: ModelInfo,
+    pub placeholder: (u32, String),
+    pub prompts: Vec<BuiltPrompt>,
+    /// All rows, resumed and new, in the order of the requested ids.
+    pub rows: Vec<Row>,
+    pub resumed: usize,
+    pub seconds: f64,
+    /// Newly verified tokens per second.
+    pub tokens_per_s: f64,
+}
+
+/// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
+pub struct Verifier {
+    pub lm: Lm,
+    pub info: ModelInfo,
+    pub vocab: Vocab,
+    pub audit: AuditReport,
+    pub bos: Option<u32>,
+}
+
+impl Verifier {
+    pub fn load(s: &VerifySettings) -> Result<Verifier> {
+        let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
+        let vocab = vocab::load(&tok_path, &s.load)?;
+        let (lm, info) = model::load(&s.model, &s.device, s.dtype)?;
+        if vocab.len() > info.vocab_size {
+            bail!(
+                "{}: the tokenizer has {} ids but the model's vocab_size is {}: the tokenizer \
+                 does not match the model",
+                vocab.source.display(),
+                vocab.len(),
+                info.vocab_size
+            );
+        }
+        let audit = audit::audit(&vocab);
+        let bos = wants_bos(&s.model, &vocab);
+        Ok(Verifier {
+            lm,
+            info,
+            vocab,
+            audit,
+            bos,
+        })
+    }
+
+    pub fn resolve_ids(&self, src: &IdSource) -> Result<Vec<u32>> {
+        let ids = match src {
+            IdSource::Ids(v) => v.clone(),
+            IdSource::All => self.audit.tokens.iter().map(|t| t.id).collect(),
+            IdSource::CandidatesCsv(p) => resume::read_candidates(p)?,
+        };
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
+            bail!("token id {bad} is outside the model's {} ids", self.info.vocab_size);
+        }
+        let mut seen = std::collections::HashSet::new();
+        Ok(ids.into_iter().filter(|i| seen.insert(*i)).collect())
+    }
+}
+
+/// Whether prompts start with BOS: the tokenizer's post-processor adds it, or
+/// tokenizer_config.json says `add_bos_token: true` (as Llama tokenizers do).
+fn wants_bos(model_dir: &std::path::Path, vocab: &Vocab) -> Option<u32> {
+    let bos = vocab.bos_id.or_else(|| {
+        let cfg = std::fs::read(model_dir.join("config.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
+        v.get("bos_token_id")?.as_u64().map(|b| b as u32)
+    })?;
+    let with = vocab.tokenizer.encode_fast("a", true).ok()?;
+    if with.get_ids().first() == Some(&bos) {
+        return Some(bos);
+    }
+    let cfg = std::fs::read(model_dir.join("tokenizer_config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
+    v.get("add_bos_token")?.as_bool()?.then_some(bos)
+}
+
+pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
+    let v = Verifier::load(s)?;
+    let ids = v.resolve_ids(&s.ids)?;
+    run_with(&v, s, &ids)
+}
+
+/// Verify `ids` with a loaded verifier, appending to and resuming from `s.csv`.
+pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let (ph_id, ph_text, built) = prompts::build_with_placeholder(
+        &v.vocab,
+        &v.audit,
+        v.bos,
+        v.info.max_positions,
+        s.engine.steps,
+        &s.templates,
+    )
+    .with_context(|| format!("{}: building the verification prompts", s.model.display()))?;
+    let names: Vec<&str> = built.iter().map(|p| p.name).collect();
+
+    let mut log = match &s.csv {
+        Some(p) => Some(resume::Log::open(p, &names)?),
+        None => None,
+    };
+    let done = log.as_ref().map(|l| l.done.clone()).unwrap_or_default();
+    let todo: Vec<u32> = ids.iter().copied().filter(|i| !done.contains_key(i)).collect();
+    let resumed = ids.len() - todo.len();
+
+    let mut scorers: Vec<Scorer> = built
+        .iter()
+        .map(|p| Scorer::new(&v.lm, &v.info.device, p, s.engine))
+        .collect();
+    let stop = s.early_stop.then_some(s.thresholds.trained);
+    let bar = progress::bar_always(todo.len() as u64, "verifying");
+    let mut new_rows: Vec<Row> = Vec::with_capacity(todo.len());
+    let chunk = s.engine.batch_size.max(1);
+    for batch in todo.chunks(chunk) {
+        let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
+        for (k, scorer) in scorers.iter_mut().enumerate() {
+            let active: Vec<usize> = (0..batch.len())
+                .filter(|&i| {
+                    let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
+                    stop.is_none_or(|t| best <= t)
+                })
+                .collect();
+            if active.is_empty() {
+                break;
+            }
+            let cands: Vec<u32> = active.iter().map(|&i| batch[i]).collect();
+            let got = scorer.score(&cands, stop)?;
+            for (&i, p) in active.iter().zip(got) {
+                scores[i][k] = Some(p);
+            }
+        }
+        let rows: Vec<Row> = batch
+            .iter()
+            .zip(scores)
+            .map(|(&id, ps)| {
+                let score = ps.iter().flatten().fold(0f32, |a, &b| a.max(b));
+                Row {
+                    id,
+                    decoded: v
+                        .audit
+                        .token(id)
+                        .map(|t| t.decoded.clone())
+                        .unwrap_or_default(),
+                    prompt_scores: ps,
+                    score,
+                    verdict: Verdict::of(score, &s.thresholds),
+                }
+            })
+            .collect();
+        if let Some(l) = log.as_mut() {
+            l.append(&rows)?;
+        }
+        bar.inc(batch.len() as u64);
+        new_rows.extend(rows);
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut by_id: std::collections::HashMap<u32, Row> =
+        new_rows.into_iter().map(|r| (r.id, r)).collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = by_id.remove(id) {
+            rows.push(r);
+        } else if let Some(r) = done.get(id) {
+            rows.push(r.clone());
+        }
+    }
+    Ok(VerifyReport {
+        info: v.info.clone(),
+        placeholder: (ph_id, ph_text),
+        prompts: built,
+        tokens_per_s: if seconds > 0.0 {
+            (ids.len() - resumed) as f64 / seconds
+        } else {
+            0.0
+        },
+        rows,
+        resumed,
+        seconds,
+    })
+}
