@@ -113,7 +113,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["ids", "all"])]
     pub candidates: Option<PathBuf>,
     /// Verify these ids (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "IDS", conflicts_with = "all")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "IDS",
+        conflicts_with = "all"
+    )]
     pub ids: Option<Vec<u32>>,
     /// Verify every token of the tokenizer.
     #[arg(long)]
@@ -134,7 +139,9 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         (Some(p), _, _) => IdSource::CandidatesCsv(p.clone()),
         (None, Some(ids), _) => IdSource::Ids(ids.clone()),
         (None, None, true) => IdSource::All,
-        (None, None, false) => bail!("say which tokens to verify: --candidates FILE, --ids or --all"),
+        (None, None, false) => {
+            bail!("say which tokens to verify: --candidates FILE, --ids or --all")
+        }
     };
     let mut s = a.engine.settings(a.model.clone(), ids)?;
     s.csv = a.csv.clone();

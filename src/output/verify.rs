@@ -11,7 +11,12 @@ use crate::verify::{VerifyReport, VerifySettings};
 
 fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
-    for v in ["strongly_under_trained", "under_trained", "unclear", "trained"] {
+    for v in [
+        "strongly_under_trained",
+        "under_trained",
+        "unclear",
+        "trained",
+    ] {
         m.insert(v, 0);
     }
     for row in &r.rows {
@@ -84,7 +89,11 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
     for (v, n) in verdict_counts(r) {
         writeln!(out, "  {v:<24} {n:>7}")?;
     }
-    let mut under: Vec<_> = r.rows.iter().filter(|x| x.verdict.is_under_trained()).collect();
+    let mut under: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.verdict.is_under_trained())
+        .collect();
     under.sort_by(|a, b| a.score.total_cmp(&b.score));
     if !under.is_empty() {
         writeln!(out, "\nunder-trained (lowest scores first, up to 20):")?;

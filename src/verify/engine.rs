@@ -45,7 +45,12 @@ pub struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    pub fn new(base: &'a Lm, device: &Device, prompt: &'a BuiltPrompt, opts: EngineOptions) -> Self {
+    pub fn new(
+        base: &'a Lm,
+        device: &Device,
+        prompt: &'a BuiltPrompt,
+        opts: EngineOptions,
+    ) -> Self {
         Scorer {
             base,
             device: device.clone(),

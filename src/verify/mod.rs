@@ -196,7 +196,10 @@ impl Verifier {
             IdSource::CandidatesCsv(p) => resume::read_candidates(p)?,
         };
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
-            bail!("token id {bad} is outside the model's {} ids", self.info.vocab_size);
+            bail!(
+                "token id {bad} is outside the model's {} ids",
+                self.info.vocab_size
+            );
         }
         let mut seen = std::collections::HashSet::new();
         Ok(ids.into_iter().filter(|i| seen.insert(*i)).collect())
@@ -245,7 +248,11 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
         None => None,
     };
     let done = log.as_ref().map(|l| l.done.clone()).unwrap_or_default();
-    let todo: Vec<u32> = ids.iter().copied().filter(|i| !done.contains_key(i)).collect();
+    let todo: Vec<u32> = ids
+        .iter()
+        .copied()
+        .filter(|i| !done.contains_key(i))
+        .collect();
     let resumed = ids.len() - todo.len();
 
     let mut scorers: Vec<Scorer> = built

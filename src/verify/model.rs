@@ -133,13 +133,17 @@ fn read_config(dir: &Path) -> Result<Value> {
 }
 
 fn arch_of(config: &Value, path: &Path) -> Result<Arch> {
-    let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    let model_type = config
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     let archs: Vec<&str> = config
         .get("architectures")
         .and_then(|a| a.as_array())
         .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
         .unwrap_or_default();
-    let has = |s: &str| model_type == s || archs.iter().any(|a| a.to_ascii_lowercase().starts_with(s));
+    let has =
+        |s: &str| model_type == s || archs.iter().any(|a| a.to_ascii_lowercase().starts_with(s));
     if has("llama") || has("mistral") {
         Ok(Arch::Llama)
     } else if has("qwen2") {
@@ -209,7 +213,10 @@ fn check_llama_tensors(files: &[PathBuf], layers: usize, tied: bool) -> Result<(
         let st = crate::weights::Checkpoint::open(f)?;
         names.extend(st.tensor_names());
     }
-    let mut need = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".into()];
+    let mut need = vec![
+        "model.embed_tokens.weight".to_string(),
+        "model.norm.weight".into(),
+    ];
     if !tied {
         need.push("lm_head.weight".into());
     }
@@ -258,12 +265,8 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device)? };
     let field = |k: &str| config.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
     let need = |k: &str| {
-        field(k).ok_or_else(|| {
-            anyhow!(
-                "{}: missing field `{k}`",
-                dir.join("config.json").display()
-            )
-        })
+        field(k)
+            .ok_or_else(|| anyhow!("{}: missing field `{k}`", dir.join("config.json").display()))
     };
     let info = ModelInfo {
         dir: dir.to_path_buf(),

@@ -48,7 +48,10 @@ pub const TEMPLATES: [Template; 3] = [
 impl Template {
     /// The prompt text with `k` examples and `token` in every slot.
     pub fn text(&self, k: usize, token: &str) -> String {
-        let cut = self.completion.find("{token}").unwrap_or(self.completion.len());
+        let cut = self
+            .completion
+            .find("{token}")
+            .unwrap_or(self.completion.len());
         let mut s = String::from(self.preamble);
         for _ in 0..k {
             s.push_str(self.input);
@@ -105,7 +108,12 @@ pub fn placeholder_candidates(vocab: &Vocab, audit: &AuditReport) -> Vec<(u32, S
             let mut chars: Vec<char> = t.decoded.chars().collect();
             chars.sort_unstable();
             chars.dedup();
-            (chars.len(), t.decoded.chars().count(), t.id, t.decoded.clone())
+            (
+                chars.len(),
+                t.decoded.chars().count(),
+                t.id,
+                t.decoded.clone(),
+            )
         })
         .collect();
     c.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));

@@ -118,7 +118,9 @@ fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
             Some(f.parse::<f32>().context("score is not a number")?)
         });
     }
-    let score: f32 = field(2 + n_prompts).parse().context("score is not a number")?;
+    let score: f32 = field(2 + n_prompts)
+        .parse()
+        .context("score is not a number")?;
     let verdict = Verdict::parse(field(3 + n_prompts))
         .ok_or_else(|| anyhow::anyhow!("unknown verdict {:?}", field(3 + n_prompts)))?;
     Ok(Row {
@@ -134,7 +136,10 @@ fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
 /// no candidate column.
 pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
     let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
-    let h = rdr.headers().with_context(|| format!("{}", path.display()))?.clone();
+    let h = rdr
+        .headers()
+        .with_context(|| format!("{}", path.display()))?
+        .clone();
     let col = |name: &str| h.iter().position(|c| c == name);
     let id_col = col("id")
         .or_else(|| col("token_id"))
@@ -150,7 +155,11 @@ pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
         }
         let id = rec.get(id_col).unwrap_or("");
         ids.push(id.parse().with_context(|| {
-            format!("{}: row {}: id {id:?} is not a number", path.display(), i + 2)
+            format!(
+                "{}: row {}: id {id:?} is not a number",
+                path.display(),
+                i + 2
+            )
         })?);
     }
     Ok(ids)
