@@ -47,6 +47,8 @@ pub enum Command {
     Digits(digits::DigitsArgs),
     /// Confirm candidate under-trained tokens with real forward passes (CPU or CUDA).
     Verify(verify::VerifyArgs),
+    /// Scan and verify in one go, and write the final glitch-token CSV.
+    Glitch(verify::GlitchArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Scan(s) => scan::run(s),
         Command::Digits(d) => digits::run(d),
         Command::Verify(v) => verify::run(v),
+        Command::Glitch(g) => verify::run_glitch(g),
     }
 }
 

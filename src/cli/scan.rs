@@ -26,6 +26,19 @@ pub struct ScanArgs {
     /// tiktoken family preset (see `audit --help`).
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
+    #[command(flatten)]
+    pub opts: ScanOptions,
+    /// Write the glitch-token CSV: one row per embedding row with every indicator.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON object (threshold, candidates, AUCs) instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The scan's own flags, shared with `glitch`.
+#[derive(Debug, Args)]
+pub struct ScanOptions {
     /// Candidates: OK tokens at or below this percentile of the main indicator among OK
     /// tokens.
     #[arg(long, default_value_t = 2.0, value_name = "P")]
@@ -49,12 +62,33 @@ pub struct ScanArgs {
     /// indicator against "never seen" (ROC AUC, precision and recall of the candidates).
     #[arg(long, value_name = "FILE")]
     pub counts: Option<PathBuf>,
-    /// Write the glitch-token CSV: one row per embedding row with every indicator.
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Print one JSON object (threshold, candidates, AUCs) instead of the readable summary.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl ScanOptions {
+    /// Resolve into settings for `model` with the given tokenizer options.
+    pub fn settings(
+        &self,
+        model: PathBuf,
+        tokenizer: Option<PathBuf>,
+        load: LoadOptions,
+    ) -> Result<ScanSettings> {
+        if !(0.0..=100.0).contains(&self.percentile) {
+            bail!(
+                "--percentile must be between 0 and 100, got {}",
+                self.percentile
+            );
+        }
+        let mut s = ScanSettings::new(model);
+        s.tokenizer = tokenizer;
+        s.load = load;
+        s.percentile = self.percentile;
+        s.indicator = self.indicator;
+        s.embedding = self.embedding.clone();
+        s.unembedding = self.unembedding.clone();
+        s.reference_ids = self.reference_ids.clone();
+        s.counts = self.counts.clone();
+        Ok(s)
+    }
 }
 
 fn parse_indicator(s: &str) -> std::result::Result<Indicator, String> {
@@ -69,25 +103,12 @@ fn parse_indicator(s: &str) -> std::result::Result<Indicator, String> {
 
 impl ScanArgs {
     fn settings(&self) -> Result<ScanSettings> {
-        if !(0.0..=100.0).contains(&self.percentile) {
-            bail!(
-                "--percentile must be between 0 and 100, got {}",
-                self.percentile
-            );
-        }
-        let mut s = ScanSettings::new(self.model.clone());
-        s.tokenizer = self.tokenizer.clone();
-        s.load = LoadOptions {
+        let load = LoadOptions {
             format: self.format,
             preset: self.preset.clone(),
         };
-        s.percentile = self.percentile;
-        s.indicator = self.indicator;
-        s.embedding = self.embedding.clone();
-        s.unembedding = self.unembedding.clone();
-        s.reference_ids = self.reference_ids.clone();
-        s.counts = self.counts.clone();
-        Ok(s)
+        self.opts
+            .settings(self.model.clone(), self.tokenizer.clone(), load)
     }
 }
 

@@ -156,3 +156,73 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct GlitchArgs {
+    /// Model directory (config.json + safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The final glitch-token CSV: every embedding row with its indicators, and the
+    /// verification of the candidates. Progress is kept in FILE.partial.csv, so an
+    /// interrupted run continues where it stopped.
+    #[arg(long, value_name = "FILE")]
+    pub csv: PathBuf,
+    /// Print one JSON summary object instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub scan: super::scan::ScanOptions,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Scan, verify the candidates, and write the one CSV a user exporting glitch tokens wants.
+pub fn run_glitch(a: GlitchArgs) -> Result<()> {
+    let load = LoadOptions {
+        format: a.engine.format,
+        preset: a.engine.preset.clone(),
+    };
+    let scan_s = a
+        .scan
+        .settings(a.model.clone(), a.engine.tokenizer.clone(), load)?;
+    let scan = crate::scan::run(&scan_s)?;
+    let mut s = a
+        .engine
+        .settings(a.model.clone(), IdSource::Ids(scan.candidates.clone()))?;
+    let partial = partial_path(&a.csv);
+    s.csv = Some(partial.clone());
+    let verifier = verify::Verifier::load(&s)?;
+    let report = verify::run_with(&verifier, &s, &scan.candidates)?;
+    output::verify::write_glitch_csv(&scan, &report, &a.csv)?;
+    std::fs::remove_file(&partial).ok();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        let mut j = output::scan::to_json(&scan);
+        j["verify"] = output::verify::to_json(&report, &s);
+        j["verified"] = serde_json::json!(output::verify::glitch_metrics(&scan, &report));
+        serde_json::to_writer(&mut out, &j)?;
+        writeln!(out)?;
+    } else {
+        output::scan::write_summary(&scan, &mut out)?;
+        writeln!(out)?;
+        s.csv = None;
+        output::verify::write_summary(&report, &s, &mut out)?;
+        if let Some(m) = output::verify::glitch_metrics(&scan, &report) {
+            writeln!(
+                out,
+                "\nverified under-trained vs count = 0: precision {:.4}, recall {:.4}",
+                m["precision"], m["recall"]
+            )?;
+        }
+        writeln!(out, "\nglitch-token CSV written to {}", a.csv.display())?;
+    }
+    Ok(())
+}
+
+/// `out.csv` → `out.csv.partial.csv`: the resumable verify log beside the final file.
+fn partial_path(csv: &std::path::Path) -> PathBuf {
+    let mut name = csv.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial.csv");
+    csv.with_file_name(name)
+}

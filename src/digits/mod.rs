@@ -1,1 +1,5 @@
-//! Digit pre-tokenization schemes (issue 6). Placeholder.
+//! Digit pre-tokenization schemes (issue 6).
+
+pub mod scheme;
+
+pub use scheme::{apply, Placement, Scheme, Schemed};

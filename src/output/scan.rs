@@ -30,28 +30,34 @@ pub fn write_csv(r: &ScanReport, path: &Path) -> Result<()> {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(csv_header(r.counts.is_some()))?;
         for id in 0..r.indicators.rows as u32 {
-            let tok = r.audit.token(id);
-            let mut row = vec![
-                id.to_string(),
-                tok.map(|t| spreadsheet(&t.raw)).unwrap_or_default(),
-                tok.map(|t| spreadsheet(&t.decoded)).unwrap_or_default(),
-                tok.map(|t| t.category.name())
-                    .unwrap_or(NO_TOKEN)
-                    .to_string(),
-            ];
-            for k in Indicator::ALL {
-                row.push(format!("{:.6e}", r.indicators.get(k)[id as usize]));
-            }
-            row.push(format!("{:.4}", r.percentile_rank[id as usize]));
-            row.push(r.is_candidate(id).to_string());
-            if let Some(c) = &r.counts {
-                row.push(c[id as usize].map(|n| n.to_string()).unwrap_or_default());
-            }
+            let row = csv_row(r, id);
             c.write_record(&row)?;
         }
         c.flush()?;
         Ok(())
     })
+}
+
+/// One CSV row of the scan (also the first columns of the glitch CSV).
+pub fn csv_row(r: &ScanReport, id: u32) -> Vec<String> {
+    let tok = r.audit.token(id);
+    let mut row = vec![
+        id.to_string(),
+        tok.map(|t| spreadsheet(&t.raw)).unwrap_or_default(),
+        tok.map(|t| spreadsheet(&t.decoded)).unwrap_or_default(),
+        tok.map(|t| t.category.name())
+            .unwrap_or(NO_TOKEN)
+            .to_string(),
+    ];
+    for k in Indicator::ALL {
+        row.push(format!("{:.6e}", r.indicators.get(k)[id as usize]));
+    }
+    row.push(format!("{:.4}", r.percentile_rank[id as usize]));
+    row.push(r.is_candidate(id).to_string());
+    if let Some(c) = &r.counts {
+        row.push(c[id as usize].map(|n| n.to_string()).unwrap_or_default());
+    }
+    row
 }
 
 pub fn to_json(r: &ScanReport) -> serde_json::Value {

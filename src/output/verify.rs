@@ -112,3 +112,66 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
     }
     Ok(())
 }
+
+/// The glitch CSV: the scan CSV's columns, then the verification (empty for tokens that
+/// were not candidates).
+pub fn write_glitch_csv(
+    scan: &crate::scan::ScanReport,
+    v: &VerifyReport,
+    path: &std::path::Path,
+) -> Result<()> {
+    let by_id: std::collections::HashMap<u32, &crate::verify::Row> =
+        v.rows.iter().map(|r| (r.id, r)).collect();
+    let names: Vec<&str> = v.prompts.iter().map(|p| p.name).collect();
+    super::write_atomic(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        let mut header: Vec<String> = super::scan::csv_header(scan.counts.is_some())
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        header.extend(names.iter().map(|n| format!("p_{n}")));
+        header.extend(["score".to_string(), "verdict".to_string()]);
+        c.write_record(&header)?;
+        for id in 0..scan.indicators.rows as u32 {
+            let mut row = super::scan::csv_row(scan, id);
+            match by_id.get(&id) {
+                Some(r) => {
+                    row.extend(
+                        r.prompt_scores
+                            .iter()
+                            .map(|p| p.map(crate::verify::resume::fmt_score).unwrap_or_default()),
+                    );
+                    row.push(crate::verify::resume::fmt_score(r.score));
+                    row.push(r.verdict.name().to_string());
+                }
+                None => row.extend(std::iter::repeat_n(String::new(), names.len() + 2)),
+            }
+            c.write_record(&row)?;
+        }
+        c.flush()?;
+        Ok(())
+    })
+}
+
+/// With training counts: how many verified under-trained tokens were never seen, and
+/// how many never-seen candidates were verified.
+pub fn glitch_metrics(
+    scan: &crate::scan::ScanReport,
+    v: &VerifyReport,
+) -> Option<BTreeMap<&'static str, f64>> {
+    let counts = scan.counts.as_ref()?;
+    let never = |id: u32| counts.get(id as usize).copied().flatten() == Some(0);
+    let under: Vec<u32> = v
+        .rows
+        .iter()
+        .filter(|r| r.verdict.is_under_trained())
+        .map(|r| r.id)
+        .collect();
+    let tp = under.iter().filter(|&&i| never(i)).count() as f64;
+    let unseen_cands = v.rows.iter().filter(|r| never(r.id)).count() as f64;
+    let mut m = BTreeMap::new();
+    m.insert("verified_under_trained", under.len() as f64);
+    m.insert("precision", tp / under.len().max(1) as f64);
+    m.insert("recall", tp / unseen_cands.max(1.0));
+    Some(m)
+}
