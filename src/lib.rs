@@ -12,6 +12,7 @@ pub mod gguf;
 pub mod indicators;
 pub mod output;
 pub mod progress;
+pub mod sampler;
 pub mod scan;
 pub mod verify;
 pub mod vocab;

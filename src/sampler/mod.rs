@@ -1,0 +1,1 @@
+//! Sampling (issue 7). Placeholder.
