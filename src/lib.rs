@@ -11,6 +11,7 @@ pub mod digits;
 pub mod gguf;
 pub mod indicators;
 pub mod output;
+pub mod pause;
 pub mod progress;
 pub mod sampler;
 pub mod scan;

@@ -12,6 +12,7 @@ use crate::vocab::{self, Format, LoadOptions, Vocab};
 pub mod audit;
 pub mod digits;
 pub mod encode;
+pub mod pause;
 pub mod scan;
 pub mod verify;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Scan and verify in one go, and write the final glitch-token CSV.
     Glitch(verify::GlitchArgs),
+    /// Rank tokens that can be repurposed as pause tokens, by measured disturbance (KL).
+    Pause(pause::PauseArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Digits(d) => digits::run(d),
         Command::Verify(v) => verify::run(v),
         Command::Glitch(g) => verify::run_glitch(g),
+        Command::Pause(p) => pause::run(p),
     }
 }
 

@@ -1,5 +1,21 @@
-//! Digit pre-tokenization schemes (issue 6).
+//! Digit pre-tokenization schemes (issue 6): the same vocabulary under its own digit
+//! handling, 1-digit, 3-digit left-to-right and 3-digit right-to-left, compared on text,
+//! arithmetic data and a parallel corpus.
+//!
+//! - [`scheme`]: the schemes and the digit stage put in front of a tokenizer's pipeline;
+//! - [`numbers`]: digit runs, numbers, and how an encoding cut them;
+//! - [`metrics`]: what is counted (text, arithmetic alignment, coverage, decimal probe);
+//! - [`data`]: readers for text files, GPT-3 arithmetic / GSM8K JSON lines, PUD;
+//! - [`generate`]: seeded numbers for a run without data files;
+//! - [`run`]: measuring every corpus with every tokenizer and scheme.
 
+pub mod data;
+pub mod generate;
+pub mod metrics;
+pub mod numbers;
+pub mod run;
 pub mod scheme;
 
+pub use data::{read_arith, read_pud, read_text_corpus, Corpus, CorpusKind, RecordKind};
+pub use run::{analyze, NamedVocab, Report};
 pub use scheme::{apply, Placement, Scheme, Schemed};

@@ -115,7 +115,7 @@ pub struct Cut {
     /// Digits owned by each token of the span, left to right; 0 for a token inside the
     /// span that holds no digit of its own (a comma, a second byte token).
     pub digits: Vec<u16>,
-    /// The span's text as each of those tokens holds it.
+    /// The span's text as each of those tokens holds it (when asked for).
     pub pieces: Vec<String>,
 }
 
@@ -224,11 +224,15 @@ pub struct Encoded<'a> {
 
 impl<'a> Encoded<'a> {
     /// `pieces[i]` is token i's vocabulary string (only used to spot space markers).
-    pub fn new(text: &'a str, offsets: &'a [(usize, usize)], pieces: &[&str]) -> Encoded<'a> {
+    pub fn new<S: AsRef<str>>(
+        text: &'a str,
+        offsets: &'a [(usize, usize)],
+        pieces: &[S],
+    ) -> Encoded<'a> {
         Encoded {
             text,
             offsets,
-            space: pieces.iter().map(|p| is_space_piece(p)).collect(),
+            space: pieces.iter().map(|p| is_space_piece(p.as_ref())).collect(),
         }
     }
 
@@ -250,8 +254,17 @@ impl<'a> Encoded<'a> {
         self.offsets.partition_point(|&(_, e)| e <= pos)
     }
 
-    /// How the tokens cut `span`.
+    /// How the tokens cut `span` (digits per token only).
     pub fn cut(&self, span: &Range<usize>) -> Cut {
+        self.cut_inner(span, false)
+    }
+
+    /// How the tokens cut `span`, with the text each token holds.
+    pub fn cut_with_pieces(&self, span: &Range<usize>) -> Cut {
+        self.cut_inner(span, true)
+    }
+
+    fn cut_inner(&self, span: &Range<usize>, pieces: bool) -> Cut {
         let mut cut = Cut::default();
         let mut i = self.first_reaching(span.start);
         while i < self.offsets.len() {
@@ -265,13 +278,13 @@ impl<'a> Encoded<'a> {
                 let b = oe.min(span.end);
                 let d = digits_in(self.text, a, b);
                 let inside = s >= span.start && e <= span.end && !self.space[i];
-                if d > 0 || (inside && a < b) {
+                // Inside with a < b: a separator; inside with a >= b: a byte token sharing
+                // its character with the next token.
+                if d > 0 || inside {
                     cut.digits.push(d as u16);
-                    cut.pieces.push(slice(self.text, a, b).to_string());
-                } else if inside && a >= b {
-                    // A byte token sharing a character with the next token.
-                    cut.digits.push(0);
-                    cut.pieces.push(String::new());
+                    if pieces {
+                        cut.pieces.push(slice(self.text, a, b).to_string());
+                    }
                 }
             }
             i += 1;
@@ -325,7 +338,8 @@ mod tests {
         let text = "123";
         let offs = [(0, 1), (0, 1), (1, 2), (2, 3)];
         let enc = Encoded::new(text, &offs, &["▁", "1", "2", "3"]);
-        let c = enc.cut(&(0..3));
+        let c = enc.cut_with_pieces(&(0..3));
+        assert_eq!(c.display(), "1|2|3");
         assert_eq!(c.digits, [1, 1, 1]);
         // Byte fallback: two byte tokens for one digit character.
         let text = "x٣";

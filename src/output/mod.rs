@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod escape;
+pub mod pause;
 pub mod scan;
 pub mod verify;
 

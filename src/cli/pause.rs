@@ -1,0 +1,68 @@
+//! `tokenaudit pause`: rank pause-token candidates by how little they disturb the model.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::verify::EngineArgs;
+use crate::output;
+use crate::pause::{self, PauseSettings};
+use crate::verify::IdSource;
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Model directory (config.json + safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Text file whose lines are the contexts the insertion is measured on (default: the
+    /// demo corpus shipped in data/demo/).
+    #[arg(long, value_name = "FILE")]
+    pub contexts: Option<PathBuf>,
+    /// Number of contexts.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub n: usize,
+    /// At most this many candidates from each source (reserved specials, verified
+    /// under-trained tokens).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub per_source: usize,
+    /// Write the ranking as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+impl PauseArgs {
+    pub fn settings(&self) -> Result<PauseSettings> {
+        Ok(PauseSettings {
+            verify: self.engine.settings(self.model.clone(), IdSource::All)?,
+            contexts: self.contexts.clone(),
+            n_contexts: self.n.max(1),
+            per_source: self.per_source.max(1),
+        })
+    }
+}
+
+pub fn run(a: PauseArgs) -> Result<()> {
+    let report = pause::run(&a.settings()?)?;
+    if let Some(p) = &a.csv {
+        output::pause::write_csv(&report, p)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &output::pause::to_json(&report))?;
+        writeln!(out)?;
+    } else {
+        output::pause::write_table(&report, &mut out)?;
+        if let Some(p) = &a.csv {
+            writeln!(out, "\nranking written to {}", p.display())?;
+        }
+    }
+    Ok(())
+}

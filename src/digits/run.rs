@@ -1,0 +1,331 @@
+//! Measuring every corpus with every tokenizer under every scheme.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use rayon::prelude::*;
+
+use super::data::{Corpus, CorpusKind, RecordKind};
+use super::metrics::{
+    fractions_aligned, probe_text, ArithStats, Coverage, ProbeCut, TextStats, PROBE_PAIRS,
+};
+use super::numbers::{digit_runs, has_digit, numbers, Cut, Encoded};
+use super::scheme::{Placement, Scheme, Schemed};
+use crate::vocab::Vocab;
+
+/// A tokenizer to compare, with the name it has in tables.
+pub struct NamedVocab<'a> {
+    pub name: String,
+    pub vocab: &'a Vocab,
+}
+
+/// What the report says about each tokenizer.
+#[derive(Debug, Clone)]
+pub struct TokInfo {
+    pub name: String,
+    pub path: String,
+    pub format: String,
+    pub detail: String,
+    pub vocab_size: usize,
+    pub coverage: Coverage,
+    /// Where each scheme's digit stage went in this pipeline.
+    pub placements: Vec<(Scheme, Placement)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CorpusInfo {
+    pub name: String,
+    pub path: Option<String>,
+    pub kind: CorpusKind,
+    pub docs: usize,
+    pub bytes: usize,
+    pub words: usize,
+    pub records: BTreeMap<RecordKind, usize>,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TextResult {
+    pub corpus: usize,
+    pub tokenizer: usize,
+    pub scheme: Scheme,
+    pub stats: TextStats,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArithResult {
+    pub corpus: usize,
+    pub kind: RecordKind,
+    pub tokenizer: usize,
+    pub scheme: Scheme,
+    pub stats: ArithStats,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub pair: (String, String),
+    pub tokenizer: usize,
+    pub scheme: Scheme,
+    pub cut: ProbeCut,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub tokenizers: Vec<TokInfo>,
+    pub schemes: Vec<Scheme>,
+    pub corpora: Vec<CorpusInfo>,
+    pub text: Vec<TextResult>,
+    pub arith: Vec<ArithResult>,
+    pub probe: Vec<ProbeResult>,
+    /// The seed of the generated numbers, when they were used.
+    pub seed: Option<u64>,
+}
+
+impl Report {
+    pub fn text_for(&self, corpus: usize, tokenizer: usize, scheme: Scheme) -> Option<&TextStats> {
+        self.text
+            .iter()
+            .find(|r| r.corpus == corpus && r.tokenizer == tokenizer && r.scheme == scheme)
+            .map(|r| &r.stats)
+    }
+    pub fn arith_for(
+        &self,
+        corpus: usize,
+        kind: RecordKind,
+        tokenizer: usize,
+        scheme: Scheme,
+    ) -> Option<&ArithStats> {
+        self.arith
+            .iter()
+            .find(|r| {
+                r.corpus == corpus
+                    && r.kind == kind
+                    && r.tokenizer == tokenizer
+                    && r.scheme == scheme
+            })
+            .map(|r| &r.stats)
+    }
+}
+
+/// The text statistics and number cuts of one corpus under one tokenizer and scheme.
+struct Measured {
+    stats: TextStats,
+    /// Per document, the cuts of `corpus.numbers[doc]`.
+    cuts: Vec<Vec<Cut>>,
+}
+
+fn encode_error(sc: &Schemed, tok: &str, corpus: &Corpus, doc: usize, e: String) -> anyhow::Error {
+    anyhow!(
+        "{tok} ({}): cannot encode document {} of {}: {e}",
+        sc.scheme.label(),
+        doc + 1,
+        corpus.name
+    )
+}
+
+fn measure_doc(
+    sc: &Schemed,
+    tok: &str,
+    corpus: &Corpus,
+    i: usize,
+    stats: &mut TextStats,
+) -> Result<Vec<Cut>> {
+    let doc = corpus.docs[i].as_str();
+    stats.docs += 1;
+    stats.bytes += doc.len() as u64;
+    stats.words += doc.split_whitespace().count() as u64;
+    if !has_digit(doc) {
+        let n = sc
+            .count(doc)
+            .map_err(|e| encode_error(sc, tok, corpus, i, e))?;
+        stats.tokens += n as u64;
+        return Ok(Vec::new());
+    }
+    let enc = sc
+        .tokenizer
+        .encode(doc, false)
+        .map_err(|e| encode_error(sc, tok, corpus, i, e.to_string()))?;
+    stats.tokens += enc.len() as u64;
+    let encoded = Encoded::new(doc, enc.get_offsets(), enc.get_tokens());
+    for run in digit_runs(doc) {
+        stats.add_run(&encoded.cut(&run), sc.scheme);
+    }
+    Ok(corpus.numbers[i]
+        .iter()
+        .map(|n| encoded.cut(&n.span))
+        .collect())
+}
+
+fn measure(
+    sc: &Schemed,
+    tok: &str,
+    corpus: &Corpus,
+    pb: &indicatif::ProgressBar,
+) -> Result<Measured> {
+    let (stats, mut cuts) = (0..corpus.docs.len())
+        .into_par_iter()
+        .try_fold(
+            || (TextStats::default(), Vec::new()),
+            |(mut stats, mut cuts), i| {
+                let c = measure_doc(sc, tok, corpus, i, &mut stats)?;
+                if !c.is_empty() {
+                    cuts.push((i, c));
+                }
+                pb.inc(1);
+                Ok::<_, anyhow::Error>((stats, cuts))
+            },
+        )
+        .try_reduce(
+            || (TextStats::default(), Vec::new()),
+            |(a, mut ca), (b, cb)| {
+                ca.extend(cb);
+                Ok((a.merge(b), ca))
+            },
+        )?;
+    cuts.sort_by_key(|(i, _)| *i);
+    let mut per_doc: Vec<Vec<Cut>> = vec![Vec::new(); corpus.docs.len()];
+    for (i, c) in cuts {
+        per_doc[i] = c;
+    }
+    Ok(Measured {
+        stats,
+        cuts: per_doc,
+    })
+}
+
+/// Arithmetic statistics per record kind from the measured cuts.
+fn arith_stats(corpus: &Corpus, m: &Measured) -> BTreeMap<RecordKind, ArithStats> {
+    let mut out: BTreeMap<RecordKind, ArithStats> = BTreeMap::new();
+    let empty = Cut::default();
+    let cut_of = |r: super::data::NumRef| m.cuts[r.doc].get(r.idx).unwrap_or(&empty);
+    for rec in &corpus.records {
+        let integer = rec
+            .operands
+            .iter()
+            .chain(std::iter::once(&rec.answer))
+            .all(|&r| corpus.number(r).1.integer);
+        let ops: Vec<Cut> = rec.operands.iter().map(|&r| cut_of(r).clone()).collect();
+        out.entry(rec.kind)
+            .or_default()
+            .add(&ops, cut_of(rec.answer), integer);
+    }
+    out
+}
+
+/// Cut both sides of each probe pair.
+fn probe(sc: &Schemed) -> Result<Vec<((String, String), ProbeCut)>> {
+    let mut out = Vec::new();
+    for (a, b) in PROBE_PAIRS {
+        let text = probe_text(a, b);
+        let enc = sc
+            .tokenizer
+            .encode(text.as_str(), false)
+            .map_err(|e| anyhow!("cannot encode the probe {text:?}: {e}"))?;
+        let encoded = Encoded::new(&text, enc.get_offsets(), enc.get_tokens());
+        let nums = numbers(&text);
+        let [l, r] = &nums[..] else {
+            return Err(anyhow!("probe {text:?}: expected two numbers"));
+        };
+        let frac = |span: &std::ops::Range<usize>| -> Cut {
+            let run = digit_runs(&text[span.clone()])
+                .into_iter()
+                .nth(1)
+                .map(|x| span.start + x.start..span.start + x.end);
+            run.map(|x| encoded.cut(&x)).unwrap_or_default()
+        };
+        out.push((
+            (a.to_string(), b.to_string()),
+            ProbeCut {
+                left: encoded.cut_with_pieces(&l.span),
+                right: encoded.cut_with_pieces(&r.span),
+                fraction_aligned: fractions_aligned(&frac(&l.span), &frac(&r.span)),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Measure every corpus with every tokenizer under every scheme.
+pub fn analyze(
+    toks: &[NamedVocab],
+    corpora: &[Corpus],
+    schemes: &[Scheme],
+    seed: Option<u64>,
+) -> Result<Report> {
+    let total: u64 = corpora.iter().map(|c| c.docs.len() as u64).sum::<u64>()
+        * (toks.len() * schemes.len()) as u64;
+    let pb = crate::progress::bar(total, "digits");
+    let mut report = Report {
+        tokenizers: Vec::new(),
+        schemes: schemes.to_vec(),
+        corpora: corpora
+            .iter()
+            .map(|c| {
+                let mut records = BTreeMap::new();
+                for r in &c.records {
+                    *records.entry(r.kind).or_default() += 1;
+                }
+                CorpusInfo {
+                    name: c.name.clone(),
+                    path: c.path.as_ref().map(|p| p.display().to_string()),
+                    kind: c.kind.clone(),
+                    docs: c.docs.len(),
+                    bytes: c.bytes(),
+                    words: c.words(),
+                    records,
+                    skipped: c.skipped,
+                }
+            })
+            .collect(),
+        text: Vec::new(),
+        arith: Vec::new(),
+        probe: Vec::new(),
+        seed,
+    };
+    for (ti, t) in toks.iter().enumerate() {
+        let mut placements = Vec::new();
+        for &scheme in schemes {
+            let sc =
+                Schemed::new(&t.vocab.tokenizer, scheme).map_err(|e| anyhow!("{}: {e}", t.name))?;
+            placements.push((scheme, sc.placement));
+            for (ci, corpus) in corpora.iter().enumerate() {
+                let m = measure(&sc, &t.name, corpus, &pb)?;
+                for (kind, stats) in arith_stats(corpus, &m) {
+                    report.arith.push(ArithResult {
+                        corpus: ci,
+                        kind,
+                        tokenizer: ti,
+                        scheme,
+                        stats,
+                    });
+                }
+                report.text.push(TextResult {
+                    corpus: ci,
+                    tokenizer: ti,
+                    scheme,
+                    stats: m.stats,
+                });
+            }
+            for (pair, cut) in probe(&sc).map_err(|e| anyhow!("{}: {e}", t.name))? {
+                report.probe.push(ProbeResult {
+                    pair,
+                    tokenizer: ti,
+                    scheme,
+                    cut,
+                });
+            }
+        }
+        report.tokenizers.push(TokInfo {
+            name: t.name.clone(),
+            path: t.vocab.source.display().to_string(),
+            format: t.vocab.format.name().to_string(),
+            detail: t.vocab.detail.clone(),
+            vocab_size: t.vocab.len(),
+            coverage: Coverage::measure(&t.vocab.tokenizer),
+            placements,
+        });
+    }
+    pb.finish_and_clear();
+    Ok(report)
+}
