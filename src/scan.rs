@@ -100,8 +100,24 @@ impl ScanReport {
 pub fn run(s: &ScanSettings) -> Result<ScanReport> {
     let ckpt = Checkpoint::open(&s.model)?;
     let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
-    let vocab = vocab::load(&tok_path, &s.load)?;
-    let audit = audit::audit(&vocab);
+    // The tokenizer audit and the reference-free part of the indicators (norms, mean
+    // row, principal component) run side by side.
+    let (tok, pre) = rayon::join(
+        || -> Result<(Vocab, AuditReport)> {
+            let vocab = vocab::load(&tok_path, &s.load)?;
+            let audit = audit::audit(&vocab);
+            Ok((vocab, audit))
+        },
+        || -> Result<(Vec<f64>, indicators::Prepared)> {
+            let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
+            Ok(rayon::join(
+                || indicators::row_norms(&emb.input),
+                || indicators::prepare(emb.unembedding()),
+            ))
+        },
+    );
+    let (vocab, audit) = tok?;
+    let (in_norm, prepared) = pre?;
     let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
     let tied = emb.output.is_none();
     let input = &emb.input;
@@ -148,7 +164,7 @@ pub fn run(s: &ScanSettings) -> Result<ScanReport> {
             s.model.display()
         );
     }
-    let ind = indicators::compute(input, output, &reference);
+    let ind = indicators::finish(input.rows, in_norm, output, &reference, prepared);
     let main = s.indicator.unwrap_or(Indicator::default_for(tied));
     let values = ind.get(main);
 

@@ -138,9 +138,29 @@ pub fn mean_row(m: &Matrix) -> Vec<f64> {
 /// `reference` rows. Two passes over the matrix (the mean row, then the distances) plus
 /// the principal component from at most `pca::BUDGET` values.
 pub fn output_indicators(out: &Matrix, reference: &[u32]) -> OutputIndicators {
+    let p = prepare(out);
+    finish_output(out, reference, p)
+}
+
+/// What the unembedding indicators need before the reference rows are known: the mean
+/// row and the first principal component. Split out so a scan can compute it while the
+/// tokenizer is still being audited.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub mu: Vec<f64>,
+    pub u: Vec<f64>,
+    pub pca_rows: usize,
+}
+
+pub fn prepare(out: &Matrix) -> Prepared {
     let mu = mean_row(out);
-    let m_ref = mean_of_rows(out, reference);
     let (u, pca_rows) = pca::first_component(out, &mu);
+    Prepared { mu, u, pca_rows }
+}
+
+pub fn finish_output(out: &Matrix, reference: &[u32], p: Prepared) -> OutputIndicators {
+    let Prepared { mu, u, pca_rows } = p;
+    let m_ref = mean_of_rows(out, reference);
     // Reference mean after removing the component, and after centring.
     let mref_dot_u: f64 = stats::dot64(&m_ref, &u);
     let m_pc: Vec<f64> = m_ref
@@ -149,24 +169,22 @@ pub fn output_indicators(out: &Matrix, reference: &[u32]) -> OutputIndicators {
         .map(|(m, u)| m - mref_dot_u * u)
         .collect();
     let m_c: Vec<f64> = m_ref.iter().zip(&mu).map(|(m, mu)| m - mu).collect();
-    let norm = |v: &[f64]| stats::dot64(v, v).sqrt();
-    let (n_ref, n_pc, n_c) = (norm(&m_ref), norm(&m_pc), norm(&m_c));
-    let per_row: Vec<[f64; 4]> = out.map_rows_par(|_, r| {
-        let s = stats::row_sums(r, &m_ref, &m_pc, &mu, &m_c, &u);
-        let cos = |dot: f64, a: f64, b: f64| {
-            if a == 0.0 || b == 0.0 {
-                1.0
-            } else {
-                1.0 - dot / (a * b)
-            }
-        };
-        [
-            cos(s.r_m, s.r_r.sqrt(), n_ref),
-            cos(s.r_mpc, s.rpc_rpc.sqrt(), n_pc),
-            cos(s.rc_mc, s.rc_rc.sqrt(), n_c),
-            s.d_d.sqrt(),
-        ]
-    });
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let unit = |v: &[f64]| {
+        let n = stats::dot64(v, v).sqrt();
+        v.iter()
+            .map(|&x| if n > 0.0 { (x / n) as f32 } else { 0.0 })
+            .collect::<Vec<f32>>()
+    };
+    let targets = stats::Targets {
+        m: f32s(&m_ref),
+        m_unit: unit(&m_ref),
+        mu: f32s(&mu),
+        mc_unit: unit(&m_c),
+        u: f32s(&u),
+        mpc_unit: unit(&m_pc),
+    };
+    let per_row: Vec<[f64; 4]> = out.map_rows_par(|_, r| stats::row_distances(r, &targets));
     OutputIndicators {
         cos: per_row.iter().map(|x| x[0]).collect(),
         cos_pc: per_row.iter().map(|x| x[1]).collect(),
@@ -188,9 +206,21 @@ pub struct OutputIndicators {
 /// All indicators: the input norm from `input`, the rest from `output` (the same matrix
 /// for tied models).
 pub fn compute(input: &Matrix, output: &Matrix, reference: &[u32]) -> Indicators {
-    let (in_norm, o) = rayon::join(|| row_norms(input), || output_indicators(output, reference));
+    let (in_norm, p) = rayon::join(|| row_norms(input), || prepare(output));
+    finish(input.rows, in_norm, output, reference, p)
+}
+
+/// The rest of [`compute`] once the input norms and [`Prepared`] are known.
+pub fn finish(
+    rows: usize,
+    in_norm: Vec<f64>,
+    output: &Matrix,
+    reference: &[u32],
+    p: Prepared,
+) -> Indicators {
+    let o = finish_output(output, reference, p);
     Indicators {
-        rows: input.rows,
+        rows,
         in_norm,
         out_cos: o.cos,
         out_cos_pc: o.cos_pc,
