@@ -8,6 +8,8 @@ pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod digits;
+pub mod eval;
+pub mod generate;
 pub mod gguf;
 pub mod indicators;
 pub mod output;

@@ -12,6 +12,7 @@ use crate::vocab::{self, Format, LoadOptions, Vocab};
 pub mod audit;
 pub mod digits;
 pub mod encode;
+pub mod generate;
 pub mod pause;
 pub mod scan;
 pub mod verify;
@@ -52,6 +53,10 @@ pub enum Command {
     Glitch(verify::GlitchArgs),
     /// Rank tokens that can be repurposed as pause tokens, by measured disturbance (KL).
     Pause(pause::PauseArgs),
+    /// Generate text with the entropy-aware sampler (and pause-token insertion).
+    Generate(generate::GenerateArgs),
+    /// Compare samplers on GSM8K or GPT-3 arithmetic problems.
+    Eval(generate::EvalArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -112,6 +117,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(v) => verify::run(v),
         Command::Glitch(g) => verify::run_glitch(g),
         Command::Pause(p) => pause::run(p),
+        Command::Generate(g) => generate::run_generate(g),
+        Command::Eval(e) => generate::run_eval(e),
     }
 }
 

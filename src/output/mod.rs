@@ -1,7 +1,9 @@
 //! Output and reporting: atomic file writes, text escaping, the audit's CSV/JSON/table.
 
 pub mod audit;
+pub mod digits;
 pub mod escape;
+pub mod generate;
 pub mod pause;
 pub mod scan;
 pub mod verify;

@@ -1,0 +1,240 @@
+//! `tokenaudit generate` and `tokenaudit eval`: the entropy-aware sampler on a real model.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::verify::EngineArgs;
+use crate::eval::{self, data::Task, EvalSettings};
+use crate::generate::{self, GenOptions};
+use crate::output;
+use crate::pause::{self, PauseSettings};
+use crate::sampler::{self, Sampler, SamplerConfig, SamplerKind};
+use crate::verify::{IdSource, Verifier, VerifySettings};
+
+/// Sampler flags, named like llama.cpp's.
+#[derive(Debug, Args)]
+pub struct SamplerArgs {
+    /// Temperature (published entropix default 0.666; 0 = greedy).
+    #[arg(long)]
+    pub temp: Option<f32>,
+    /// Keep the K most probable tokens (0 = off).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of tokens with this much probability (1 = off).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Keep tokens with p ≥ min-p × max p (0 = off).
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    /// Random seed; the same seed gives the same tokens.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Pause token for the entropix sampler: auto (the top of `tokenaudit pause`), an id,
+    /// or none.
+    #[arg(long, default_value = "none", value_name = "auto|ID|none")]
+    pub pause_token: String,
+    /// At most this many generated tokens (pauses not counted).
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+}
+
+impl SamplerArgs {
+    pub fn config(&self, kind: SamplerKind) -> Result<SamplerConfig> {
+        let mut c = SamplerConfig::new(kind);
+        if let Some(t) = self.temp {
+            c.temp = t;
+        }
+        if let Some(k) = self.top_k {
+            c.top_k = k;
+        }
+        if let Some(p) = self.top_p {
+            c.top_p = p;
+        }
+        if let Some(m) = self.min_p {
+            c.min_p = m;
+        }
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        c.validate().map_err(|e| anyhow::anyhow!(e))?;
+        for w in sampler::warnings(&c) {
+            eprintln!("tokenaudit: warning: {w}");
+        }
+        Ok(c)
+    }
+
+    /// Resolve `--pause-token` for a loaded model.
+    pub fn pause_token(
+        &self,
+        v: &Verifier,
+        s: &VerifySettings,
+        kinds: &[SamplerKind],
+    ) -> Result<Option<u32>> {
+        let id = match self.pause_token.as_str() {
+            "none" => None,
+            "auto" => {
+                let ps = PauseSettings {
+                    verify: s.clone(),
+                    contexts: None,
+                    n_contexts: 16,
+                    per_source: 8,
+                };
+                let r = pause::run_with(v, &ps)?;
+                let best = r
+                    .recommended()
+                    .ok_or_else(|| anyhow::anyhow!("no pause-token candidate passed the checks"))?;
+                eprintln!(
+                    "tokenaudit: pause token {} {:?} (mean KL {:.4} over {} contexts)",
+                    best.id, best.decoded, best.mean_kl, r.contexts
+                );
+                Some(best.id)
+            }
+            n => {
+                let id: u32 = n.parse().map_err(|_| {
+                    anyhow::anyhow!("--pause-token: expected auto, none or an id, got '{n}'")
+                })?;
+                sampler::check_pause_token(id, v.info.vocab_size)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                Some(id)
+            }
+        };
+        if id.is_some() && !kinds.contains(&SamplerKind::Entropix) {
+            eprintln!("tokenaudit: warning: only --sampler entropix inserts pause tokens");
+        }
+        Ok(id)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Model directory (config.json + safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The prompt.
+    #[arg(long, short = 'p')]
+    pub prompt: String,
+    /// greedy, temp, min-p, adaptive or entropix.
+    #[arg(long, default_value = "entropix")]
+    pub sampler: SamplerKind,
+    /// Write one CSV row per step: entropy, varentropy, state, chosen id, pause or not.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub sampling: SamplerArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run_generate(a: GenerateArgs) -> Result<()> {
+    let cfg = a.sampling.config(a.sampler)?;
+    let s = a.engine.settings(a.model.clone(), IdSource::Ids(vec![]))?;
+    let v = Verifier::load(&s)?;
+    let pause = a.sampling.pause_token(&v, &s, &[a.sampler])?;
+    let mut ids = v.vocab.encode(&a.prompt).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(b) = v.bos {
+        ids.insert(0, b);
+    }
+    if ids.len() >= v.info.max_positions {
+        bail!(
+            "the prompt is {} tokens; the model's context is {}",
+            ids.len(),
+            v.info.max_positions
+        );
+    }
+    let mut sampler = Sampler::new(cfg);
+    let opts = GenOptions {
+        max_tokens: a.sampling.max_tokens,
+        pause_token: pause,
+        stop_texts: &[],
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{}", a.prompt)?;
+    out.flush()?;
+    let g = generate::generate(&v, &ids, &mut sampler, &opts, &mut |t| {
+        let _ = write!(out, "{t}");
+        let _ = out.flush();
+    })?;
+    writeln!(out)?;
+    eprintln!(
+        "tokenaudit: {} tokens, {} pauses, stopped by {}, {:.1} tokens/s",
+        g.ids.len(),
+        g.pauses,
+        g.stop.name(),
+        g.trace.len() as f64 / g.seconds.max(1e-9)
+    );
+    if let Some(p) = &a.trace {
+        output::generate::write_trace(&v.vocab, &g, p)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model directory (config.json + safetensors).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// gsm8k (question/answer with `#### N`) or arith (GPT-3 context/completion).
+    #[arg(long)]
+    pub task: Task,
+    /// The problems (JSONL).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Number of problems (from the start of the file; 0 = all).
+    #[arg(long, default_value_t = 200)]
+    pub n: usize,
+    /// Samplers to compare, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "greedy,min-p,entropix")]
+    pub sampler: Vec<SamplerKind>,
+    /// Write every answer as CSV.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub sampling: SamplerArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run_eval(a: EvalArgs) -> Result<()> {
+    let samplers = a
+        .sampler
+        .iter()
+        .map(|&k| a.sampling.config(k))
+        .collect::<Result<Vec<_>>>()?;
+    let s = a.engine.settings(a.model.clone(), IdSource::Ids(vec![]))?;
+    let v = Verifier::load(&s)?;
+    let pause = a.sampling.pause_token(&v, &s, &a.sampler)?;
+    let es = EvalSettings {
+        task: a.task,
+        data: a.data.clone(),
+        n: a.n,
+        samplers,
+        max_tokens: a.sampling.max_tokens,
+        pause_token: pause,
+    };
+    let r = eval::run(&v, &es)?;
+    if let Some(p) = &a.csv {
+        output::generate::write_answers(&r, p)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.json {
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({"task": format!("{:?}", a.task), "data": a.data.display().to_string(), "results": r.results}),
+        )?;
+        writeln!(out)?;
+    } else {
+        output::generate::write_eval_table(&r, &mut out)?;
+        if let Some(p) = &a.csv {
+            writeln!(out, "\nanswers written to {}", p.display())?;
+        }
+    }
+    Ok(())
+}

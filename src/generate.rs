@@ -1,0 +1,144 @@
+//! Text generation with the entropy-aware sampler and pause-token insertion, one token at
+//! a time with the KV cache. Used by `generate` (streamed) and `eval` (many problems).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::Tensor;
+
+use crate::sampler::{Choice, Sampler};
+use crate::verify::Verifier;
+
+/// One step of the trace: what the sampler saw and chose.
+#[derive(Debug, Clone)]
+pub struct TraceStep {
+    pub step: usize,
+    pub id: u32,
+    pub entropy: f32,
+    pub varentropy: f32,
+    pub state: &'static str,
+    pub pause: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Eos,
+    MaxTokens,
+    ContextFull,
+    StopText,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Eos => "eos",
+            Stop::MaxTokens => "max_tokens",
+            Stop::ContextFull => "context_full",
+            Stop::StopText => "stop_text",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// Generated token ids, pause tokens left out.
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub trace: Vec<TraceStep>,
+    pub pauses: usize,
+    pub stop: Stop,
+    pub seconds: f64,
+}
+
+/// What to generate and when to stop.
+pub struct GenOptions<'a> {
+    pub max_tokens: usize,
+    pub pause_token: Option<u32>,
+    /// Stop when the generated text contains one of these.
+    pub stop_texts: &'a [&'a str],
+}
+
+/// Generate after `prompt` (already tokenized, BOS included if wanted). `on_text` gets
+/// each new piece of decoded text as soon as it is complete UTF-8.
+pub fn generate(
+    v: &Verifier,
+    prompt: &[u32],
+    sampler: &mut Sampler,
+    opts: &GenOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation> {
+    let start = Instant::now();
+    let dev = &v.info.device;
+    let max_pos = v.info.max_positions;
+    let eos = v.vocab.eos_id;
+    let mut lm = v.lm.fork();
+    lm.reset(true)?;
+    let mut ids = Vec::new();
+    let mut trace = Vec::new();
+    let mut pauses = 0;
+    let mut shown = 0usize;
+    let mut text = String::new();
+    let mut pos = prompt.len();
+    if pos >= max_pos {
+        return Ok(Generation {
+            ids,
+            text,
+            trace,
+            pauses,
+            stop: Stop::ContextFull,
+            seconds: 0.0,
+        });
+    }
+    let t = Tensor::from_vec(prompt.to_vec(), (1, pos), dev)?;
+    let mut logits: Vec<f32> = lm.forward(&t, 0)?.squeeze(0)?.to_vec1()?;
+    let stop = loop {
+        let s = sampler.step(&logits, opts.pause_token);
+        let id = s.choice.id();
+        let pause = s.choice.is_pause();
+        trace.push(TraceStep {
+            step: trace.len(),
+            id,
+            entropy: s.entropy,
+            varentropy: s.varentropy,
+            state: s.state.as_str(),
+            pause,
+        });
+        if let Choice::Token(t) = s.choice {
+            if Some(t) == eos {
+                break Stop::Eos;
+            }
+            ids.push(t);
+            let full = v.vocab.decode(&ids).unwrap_or_default();
+            if !full.ends_with('\u{FFFD}') && full.len() > shown && full.is_char_boundary(shown) {
+                on_text(&full[shown..]);
+                shown = full.len();
+            }
+            text = full;
+            if opts.stop_texts.iter().any(|st| text.contains(st)) {
+                break Stop::StopText;
+            }
+            if ids.len() >= opts.max_tokens {
+                break Stop::MaxTokens;
+            }
+        } else {
+            pauses += 1;
+        }
+        if pos + 1 > max_pos {
+            break Stop::ContextFull;
+        }
+        let t = Tensor::from_vec(vec![id], (1, 1), dev)?;
+        logits = lm.forward(&t, pos)?.squeeze(0)?.to_vec1()?;
+        pos += 1;
+    };
+    if text.len() > shown && text.is_char_boundary(shown) {
+        on_text(&text[shown..]);
+    }
+    Ok(Generation {
+        ids,
+        text,
+        trace,
+        pauses,
+        stop,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
