@@ -149,12 +149,16 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let z = 1.959_963_984_540_054_f64;
+    let (all, none) = (k == n, k == 0);
     let (k, n) = (k as f64, n as f64);
     let p = k / n;
     let d = 1.0 + z * z / n;
     let c = (p + z * z / (2.0 * n)) / d;
     let h = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / d;
-    ((c - h).max(0.0), (c + h).min(1.0))
+    // At 0 and n successes the bounds are exactly 0 and 1 (rounding would leave 1e-17).
+    let lo = if none { 0.0 } else { (c - h).max(0.0) };
+    let hi = if all { 1.0 } else { (c + h).min(1.0) };
+    (lo, hi)
 }
 
 #[cfg(test)]
