@@ -28,7 +28,11 @@ fn pause_ranking_measures_kl() {
         .arg(common::data().join("corpus/tinyshakespeare.txt"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["contexts"], 8);
     let c = j["candidates"].as_array().unwrap();
@@ -53,12 +57,23 @@ fn generate(seed: &str, threads: &str, sampler: &str) -> (String, String) {
         .env("RAYON_NUM_THREADS", threads)
         .arg("generate")
         .arg(model("tiny-llama2tok"))
-        .args(["--prompt", "Once upon a time", "--max-tokens", "40", "--seed", seed])
+        .args([
+            "--prompt",
+            "Once upon a time",
+            "--max-tokens",
+            "40",
+            "--seed",
+            seed,
+        ])
         .args(["--sampler", sampler, "--trace"])
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8(out.stdout).unwrap(),
         std::fs::read_to_string(&trace).unwrap(),
@@ -73,14 +88,28 @@ fn seeded_generation_is_reproducible_across_runs_and_threads() {
         let c = generate("42", "1", sampler);
         assert_eq!(a, b, "{sampler}: same seed, same run setup");
         assert_eq!(a.0, c.0, "{sampler}: text differs between 1 and 2 threads");
-        let ids = |t: &str| t.lines().map(|l| l.split(',').nth(1).unwrap_or("").to_string()).collect::<Vec<_>>();
-        assert_eq!(ids(&a.1), ids(&c.1), "{sampler}: token ids differ between thread counts");
+        let ids = |t: &str| {
+            t.lines()
+                .map(|l| l.split(',').nth(1).unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&a.1),
+            ids(&c.1),
+            "{sampler}: token ids differ between thread counts"
+        );
         // The trace has one row per step with entropy, varentropy and state.
-        assert!(a.1.starts_with("step,id,token,entropy_bits,varentropy,state,pause\n"));
+        assert!(a
+            .1
+            .starts_with("step,id,token,entropy_bits,varentropy,state,pause\n"));
         assert!(a.1.lines().count() > 5);
     }
     let d = generate("43", "2", "entropix");
-    assert_ne!(generate("42", "2", "entropix").0, d.0, "different seeds should differ");
+    assert_ne!(
+        generate("42", "2", "entropix").0,
+        d.0,
+        "different seeds should differ"
+    );
 }
 
 #[test]
@@ -101,13 +130,20 @@ fn eval_runs_samplers_side_by_side() {
             .arg(&csv)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let r = j["results"].as_array().unwrap();
         assert_eq!(r.len(), 3);
         for s in r {
             let acc = s["accuracy"].as_f64().unwrap_or(0.0);
-            let (lo, hi) = (s["ci95"][0].as_f64().unwrap(), s["ci95"][1].as_f64().unwrap());
+            let (lo, hi) = (
+                s["ci95"][0].as_f64().unwrap(),
+                s["ci95"][1].as_f64().unwrap(),
+            );
             assert!(lo <= acc && acc <= hi, "{s}");
             assert!(s["mean_tokens"].as_f64().unwrap() > 0.0, "{s}");
         }
@@ -136,12 +172,24 @@ fn bad_sampler_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("999999") && err.contains("outside the vocabulary"), "{err}");
+    assert!(
+        err.contains("999999") && err.contains("outside the vocabulary"),
+        "{err}"
+    );
     // Contradictory flags: a warning, not an error.
     let out = bin()
         .arg("generate")
         .arg(&m)
-        .args(["--prompt", "Hi", "--sampler", "greedy", "--temp", "0.7", "--max-tokens", "3"])
+        .args([
+            "--prompt",
+            "Hi",
+            "--sampler",
+            "greedy",
+            "--temp",
+            "0.7",
+            "--max-tokens",
+            "3",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -159,11 +207,24 @@ fn bad_sampler_input() {
     let out = bin()
         .arg("eval")
         .arg(&m)
-        .args(["--task", "arith", "--sampler", "greedy", "--max-tokens", "4", "--json", "--data"])
+        .args([
+            "--task",
+            "arith",
+            "--sampler",
+            "greedy",
+            "--max-tokens",
+            "4",
+            "--json",
+            "--data",
+        ])
         .arg(&f)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["results"][0]["unparseable_gold"], 1);
     // A file in another format.
