@@ -20,13 +20,13 @@ fn model() -> PathBuf {
 /// Half tokens the model copies (frequent), half never seen (from the scan).
 fn token_set(n: usize) -> Vec<u32> {
     let frequent = [
-        13u32, 278, 450, 263, 322, 297, 304, 338, 29889, 29892, 471, 372, 385, 393, 411, 445,
-        526, 540, 591, 607, 610, 635, 674, 727, 763, 901, 947, 1014, 1105, 1576, 2217, 4335,
+        13u32, 278, 450, 263, 322, 297, 304, 338, 29889, 29892, 471, 372, 385, 393, 411, 445, 526,
+        540, 591, 607, 610, 635, 674, 727, 763, 901, 947, 1014, 1105, 1576, 2217, 4335,
     ];
     let unseen = [
-        9405u32, 28682, 25069, 5624, 15653, 4661, 31192, 27615, 12425, 23667, 12859, 31208,
-        15621, 17980, 22227, 15190, 11089, 26865, 30915, 8272, 24435, 20828, 18608, 9931,
-        18659, 9067, 18311, 21859, 20432, 31339, 9864, 19477,
+        9405u32, 28682, 25069, 5624, 15653, 4661, 31192, 27615, 12425, 23667, 12859, 31208, 15621,
+        17980, 22227, 15190, 11089, 26865, 30915, 8272, 24435, 20828, 18608, 9931, 18659, 9067,
+        18311, 21859, 20432, 31339, 9864, 19477,
     ];
     let mut ids = Vec::new();
     for k in 0..n {
@@ -47,25 +47,45 @@ fn bench(c: &mut Criterion) {
         (
             "batched",
             64,
-            EngineOptions { batch_size: 32, kv_cache: false, prefix_cache: false, steps: 3 },
+            EngineOptions {
+                batch_size: 32,
+                kv_cache: false,
+                prefix_cache: false,
+                steps: 3,
+            },
             false,
         ),
         (
             "batched+kv",
             64,
-            EngineOptions { batch_size: 32, kv_cache: true, prefix_cache: false, steps: 3 },
+            EngineOptions {
+                batch_size: 32,
+                kv_cache: true,
+                prefix_cache: false,
+                steps: 3,
+            },
             false,
         ),
         (
             "batched+kv+prefix",
             64,
-            EngineOptions { batch_size: 32, kv_cache: true, prefix_cache: true, steps: 3 },
+            EngineOptions {
+                batch_size: 32,
+                kv_cache: true,
+                prefix_cache: true,
+                steps: 3,
+            },
             false,
         ),
         (
             "batched+kv+prefix+early_stop",
             64,
-            EngineOptions { batch_size: 32, kv_cache: true, prefix_cache: true, steps: 3 },
+            EngineOptions {
+                batch_size: 32,
+                kv_cache: true,
+                prefix_cache: true,
+                steps: 3,
+            },
             true,
         ),
     ];
