@@ -67,9 +67,9 @@ impl<'a> Scorer<'a> {
         let mut out = Vec::with_capacity(candidates.len());
         let max = self.opts.batch_size.max(1);
         for chunk in candidates.chunks(max) {
-            // Pad to a power of two so only a few batch sizes (and prefix caches) exist,
-            // whatever early stopping leaves of a batch.
-            let b = chunk.len().next_power_of_two().min(max);
+            // Pad to a multiple of 8 so only a few batch sizes (and prefix caches) exist,
+            // whatever early stopping leaves of a batch, while wasting little compute.
+            let b = chunk.len().div_ceil(8).saturating_mul(8).min(max);
             let mut padded = chunk.to_vec();
             padded.resize(b, chunk[chunk.len() - 1]);
             let s = if self.opts.kv_cache {
