@@ -9,17 +9,10 @@ const MIN_ITEMS: u64 = 10_000;
 
 /// A bar for `len` items; hidden when stderr is not a terminal or the work is small.
 pub fn bar(len: u64, msg: &'static str) -> ProgressBar {
-    if len < MIN_ITEMS || !std::io::stderr().is_terminal() {
+    if len < MIN_ITEMS {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg);
-    pb
+    bar_always(len, msg)
 }
 
 /// A bar shown whenever stderr is a terminal, whatever the length: for slow work (forward

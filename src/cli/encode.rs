@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::{read_text, TokenizerArgs};
+use crate::digits::{Scheme, Schemed};
 use crate::output;
 
 #[derive(Debug, Args)]
@@ -22,6 +23,11 @@ pub struct EncodeArgs {
     /// Show each piece beside its id.
     #[arg(long)]
     pub tokens: bool,
+    /// Cut digits with this scheme first (a stage in front of the tokenizer's own
+    /// pre-tokenization; the vocabulary stays the same): own, 1 (every digit alone),
+    /// l2r (groups of three from the left), r2l (groups of three from the right).
+    #[arg(long, value_name = "own|1|l2r|r2l")]
+    pub digits: Option<Scheme>,
 }
 
 pub fn run(e: EncodeArgs) -> Result<()> {
@@ -31,9 +37,18 @@ pub fn run(e: EncodeArgs) -> Result<()> {
         (None, None) => bail!("give TEXT to encode or --file FILE"),
     };
     let vocab = e.tok.load()?;
-    let pieces = vocab
-        .encode_pieces(&text)
+    let schemed = Schemed::new(&vocab.tokenizer, e.digits.unwrap_or(Scheme::Own))
+        .map_err(|err| anyhow::anyhow!("{}: {err}", vocab.source.display()))?;
+    // `encode` (not `encode_fast`) so that the pieces come with the ids.
+    let enc = schemed
+        .encoding(&text)
         .map_err(|err| anyhow::anyhow!("{}: cannot encode: {err}", vocab.source.display()))?;
+    let pieces: Vec<(u32, &String)> = enc
+        .get_ids()
+        .iter()
+        .copied()
+        .zip(enc.get_tokens())
+        .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if e.tokens {

@@ -76,6 +76,30 @@ pub struct TokenizerArgs {
     pub preset: Option<String>,
 }
 
+/// The tokenizer of a model command (`scan`, `verify`, …): the model directory's own
+/// unless `--tokenizer` says otherwise.
+#[derive(Debug, Args)]
+pub struct ModelTokenizerArgs {
+    /// Tokenizer file or directory; default: the model directory (or the GGUF itself).
+    #[arg(long, short = 't', value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+    /// Force the tokenizer format instead of detecting it.
+    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
+    pub format: Option<Format>,
+    /// tiktoken family preset (see `audit --help`).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+}
+
+impl ModelTokenizerArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            format: self.format,
+            preset: self.preset.clone(),
+        }
+    }
+}
+
 impl TokenizerArgs {
     fn path(&self) -> PathBuf {
         self.tokenizer

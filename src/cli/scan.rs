@@ -9,7 +9,7 @@ use clap::Args;
 use crate::indicators::Indicator;
 use crate::output;
 use crate::scan::{self, ScanSettings};
-use crate::vocab::{Format, LoadOptions};
+use crate::vocab::LoadOptions;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -17,15 +17,8 @@ pub struct ScanArgs {
     /// file, or a .gguf file. Pickle checkpoints (.bin/.pt) are refused.
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
-    /// Tokenizer file or directory; default: the model directory (or the GGUF itself).
-    #[arg(long, short = 't', value_name = "PATH")]
-    pub tokenizer: Option<PathBuf>,
-    /// Force the tokenizer format instead of detecting it.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
-    pub format: Option<Format>,
-    /// tiktoken family preset (see `audit --help`).
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub tok: super::ModelTokenizerArgs,
     #[command(flatten)]
     pub opts: ScanOptions,
     /// Write the glitch-token CSV: one row per embedding row with every indicator.
@@ -103,12 +96,11 @@ fn parse_indicator(s: &str) -> std::result::Result<Indicator, String> {
 
 impl ScanArgs {
     fn settings(&self) -> Result<ScanSettings> {
-        let load = LoadOptions {
-            format: self.format,
-            preset: self.preset.clone(),
-        };
-        self.opts
-            .settings(self.model.clone(), self.tokenizer.clone(), load)
+        self.opts.settings(
+            self.model.clone(),
+            self.tok.tokenizer.clone(),
+            self.tok.load_options(),
+        )
     }
 }
 

@@ -9,20 +9,12 @@ use clap::Args;
 use crate::output;
 use crate::verify::engine::EngineOptions;
 use crate::verify::{self, model, prompts, IdSource, Thresholds, VerifySettings};
-use crate::vocab::{Format, LoadOptions};
 
 /// Flags shared by `verify` and `glitch`: the model, the device and the engine.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Tokenizer file or directory; default: the model directory.
-    #[arg(long, short = 't', value_name = "PATH")]
-    pub tokenizer: Option<PathBuf>,
-    /// Force the tokenizer format instead of detecting it.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
-    pub format: Option<Format>,
-    /// tiktoken family preset (see `audit --help`).
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub tok: super::ModelTokenizerArgs,
     /// Where to run the forward passes: cpu, cuda or cuda:N (needs a `--features cuda`
     /// build).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
@@ -64,11 +56,8 @@ impl EngineArgs {
             bail!("thresholds must satisfy --strong <= --under <= --trained");
         }
         let mut s = VerifySettings::new(model, ids);
-        s.tokenizer = self.tokenizer.clone();
-        s.load = LoadOptions {
-            format: self.format,
-            preset: self.preset.clone(),
-        };
+        s.tokenizer = self.tok.tokenizer.clone();
+        s.load = self.tok.load_options();
         s.device = model::parse_device(&self.device)?;
         s.dtype = self.dtype.as_deref().map(model::parse_dtype).transpose()?;
         let published = self.batch_size == 1;
@@ -178,13 +167,11 @@ pub struct GlitchArgs {
 
 /// Scan, verify the candidates, and write the one CSV a user exporting glitch tokens wants.
 pub fn run_glitch(a: GlitchArgs) -> Result<()> {
-    let load = LoadOptions {
-        format: a.engine.format,
-        preset: a.engine.preset.clone(),
-    };
-    let scan_s = a
-        .scan
-        .settings(a.model.clone(), a.engine.tokenizer.clone(), load)?;
+    let scan_s = a.scan.settings(
+        a.model.clone(),
+        a.engine.tok.tokenizer.clone(),
+        a.engine.tok.load_options(),
+    )?;
     let scan = crate::scan::run(&scan_s)?;
     let mut s = a
         .engine

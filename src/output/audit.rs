@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
+use super::escape::quoted;
 use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::audit::{AuditReport, Category};
@@ -131,7 +132,7 @@ pub fn write_summary(vocab: &Vocab, report: &AuditReport, out: &mut dyn Write) -
                 "  {:>7}  {:<24} -> {:<24} [{}]",
                 t.id,
                 visible(&t.raw),
-                format!("{:?}", visible(&t.decoded)),
+                quoted(&visible(&t.decoded)),
                 re.join(" ")
             )?;
         }

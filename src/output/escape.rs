@@ -29,6 +29,11 @@ pub fn visible(s: &str) -> String {
     out
 }
 
+/// Already-escaped text in double quotes, for tables (no second round of escaping).
+pub fn quoted(escaped: &str) -> String {
+    format!("\"{escaped}\"")
+}
+
 /// Escape for a CSV cell that spreadsheets open: [`visible`], plus a leading `'` when the
 /// cell would otherwise start a formula (`=`, `+`, `-`, `@`), as OWASP recommends.
 pub fn spreadsheet(s: &str) -> String {

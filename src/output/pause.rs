@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
+use super::escape::quoted;
 use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::pause::PauseReport;
@@ -103,7 +104,7 @@ pub fn write_table(r: &PauseReport, out: &mut dyn Write) -> Result<()> {
             "{:>4} {:>8}  {:<20} {:<17} {:<6} {:>10.4} {:>10.4} {:>+9.3}{}",
             i + 1,
             c.id,
-            format!("{:?}", visible(&c.decoded)),
+            quoted(&visible(&c.decoded)),
             c.source.name(),
             checks,
             c.mean_kl,

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
+use super::escape::quoted;
 use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::indicators::Indicator;
@@ -163,7 +164,7 @@ pub fn write_summary(r: &ScanReport, out: &mut dyn Write) -> Result<()> {
             "  {:>8}  {:>12.6}  {:<28} {}{}",
             id,
             values[id as usize],
-            format!("{:?}", visible(t.map(|t| t.decoded.as_str()).unwrap_or(""))),
+            quoted(&visible(t.map(|t| t.decoded.as_str()).unwrap_or(""))),
             t.map(|t| t.category.name()).unwrap_or(NO_TOKEN),
             r.counts
                 .as_ref()

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
+use super::escape::quoted;
 use super::escape::visible;
 use crate::verify::{VerifyReport, VerifySettings};
 
@@ -100,10 +101,10 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
         for x in under.iter().take(20) {
             writeln!(
                 out,
-                "  {:>8}  {:>10.3e}  {:?}",
+                "  {:>8}  {:>10.3e}  {}",
                 x.id,
                 x.score,
-                visible(&x.decoded)
+                quoted(&visible(&x.decoded))
             )?;
         }
     }
