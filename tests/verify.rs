@@ -68,13 +68,11 @@ fn logits_and_greedy_continuations_match_the_references() {
                 .collect();
             let mut out = Vec::new();
             let mut logits = Tensor::from_vec(got, (1, want.len()), &Device::Cpu).unwrap();
-            let mut pos = n;
-            for _ in 0..greedy.len() {
+            for pos in n..n + greedy.len() {
                 let next: u32 = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap()[0];
                 out.push(next);
                 let t = Tensor::from_vec(vec![next], (1, 1), &Device::Cpu).unwrap();
                 logits = lm.forward(&t, pos).unwrap();
-                pos += 1;
             }
             assert_eq!(out, greedy, "{name} prompt {i}: greedy continuation");
         }

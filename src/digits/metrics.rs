@@ -85,16 +85,33 @@ impl TextStats {
 
     /// The most frequent shapes of runs of at least `min_digits` digits.
     pub fn top_shapes(&self, min_digits: usize, n: usize) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self
-            .shapes
-            .iter()
-            .filter(|(s, _)| shape_digits(s) >= min_digits)
-            .map(|(s, c)| (s.clone(), *c))
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(n);
-        v
+        top_shapes(&self.shapes, min_digits, n)
     }
+}
+
+/// The `n` most frequent shapes of at least `min_digits` digits, most frequent first.
+pub fn top_shapes(
+    shapes: &BTreeMap<String, u64>,
+    min_digits: usize,
+    n: usize,
+) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = shapes
+        .iter()
+        .filter(|(s, _)| shape_digits(s) >= min_digits)
+        .map(|(s, c)| (s.clone(), *c))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+/// How many of `shapes` have at least `min_digits` digits.
+pub fn count_shapes(shapes: &BTreeMap<String, u64>, min_digits: usize) -> u64 {
+    shapes
+        .iter()
+        .filter(|(s, _)| shape_digits(s) >= min_digits)
+        .map(|(_, c)| c)
+        .sum()
 }
 
 /// Digits in a shape string (`3+3+1` → 7).
@@ -214,15 +231,17 @@ impl ArithStats {
 }
 
 /// The answer's cuts line up with the operands' place values: for every operand, the
-/// cuts inside its digits are exactly the answer's cuts at those place values. (R2L and
-/// 1-digit always align when the vocabulary keeps every group whole; L2R aligns only
-/// when the lengths agree modulo 3.)
+/// cuts at the place values both numbers have (inside the shorter one) are the same. A
+/// cut is named by the number of digits to its right. 1-digit and R2L always align when
+/// the vocabulary keeps every group whole; L2R aligns only when the lengths agree
+/// modulo 3.
 pub fn aligned(operands: &[Cut], answer: &Cut) -> bool {
     let ab = answer.boundaries();
+    let an = answer.digit_count();
     operands.iter().all(|o| {
-        let n = o.digit_count();
-        let want: Vec<usize> = ab.iter().copied().filter(|&p| p < n).collect();
-        o.boundaries() == want
+        let m = o.digit_count().min(an);
+        let inside = |b: &[usize]| -> Vec<usize> { b.iter().copied().filter(|&p| p < m).collect() };
+        inside(&o.boundaries()) == inside(&ab)
     })
 }
 
@@ -248,7 +267,9 @@ impl Coverage {
         for len in 1..=3usize {
             let n = 10u32.pow(len as u32);
             c.total[len - 1] = n;
-            for v in 0..n {
+            // Strings without a leading zero first, so the examples are plain numbers.
+            let first = if len == 1 { 0 } else { n / 10 };
+            for v in (first..n).chain(0..first) {
                 let s = format!("{v:0len$}");
                 let pieces: Vec<String> = model
                     .tokenize(&s)
@@ -329,8 +350,12 @@ mod tests {
         assert!(!aligned(&[cut(&[3, 1]), cut(&[3])], &cut(&[3, 2])));
         // In R2L: 9|923 + 617 = 10|540: aligned.
         assert!(aligned(&[cut(&[1, 3]), cut(&[3])], &cut(&[2, 3])));
-        // 1-digit always aligned.
+        // 1-digit always aligned, also when the answer is shorter (23935 - 27571 = -3636).
         assert!(aligned(&[cut(&[1, 1]), cut(&[1, 1])], &cut(&[1, 1, 1])));
+        assert!(aligned(&[cut(&[1; 5]), cut(&[1; 5])], &cut(&[1; 4])));
+        // R2L: 45 + 1000 = 1045 is 45 against 1|045: aligned; L2R 104|5: not.
+        assert!(aligned(&[cut(&[2]), cut(&[1, 3])], &cut(&[1, 3])));
+        assert!(!aligned(&[cut(&[2]), cut(&[3, 1])], &cut(&[3, 1])));
     }
 
     #[test]

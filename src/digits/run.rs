@@ -143,9 +143,8 @@ fn measure_doc(
         return Ok(Vec::new());
     }
     let enc = sc
-        .tokenizer
-        .encode(doc, false)
-        .map_err(|e| encode_error(sc, tok, corpus, i, e.to_string()))?;
+        .encoding(doc)
+        .map_err(|e| encode_error(sc, tok, corpus, i, e))?;
     stats.tokens += enc.len() as u64;
     let encoded = Encoded::new(doc, enc.get_offsets(), enc.get_tokens());
     for run in digit_runs(doc) {
@@ -219,8 +218,7 @@ fn probe(sc: &Schemed) -> Result<Vec<((String, String), ProbeCut)>> {
     for (a, b) in PROBE_PAIRS {
         let text = probe_text(a, b);
         let enc = sc
-            .tokenizer
-            .encode(text.as_str(), false)
+            .encoding(&text)
             .map_err(|e| anyhow!("cannot encode the probe {text:?}: {e}"))?;
         let encoded = Encoded::new(&text, enc.get_offsets(), enc.get_tokens());
         let nums = numbers(&text);

@@ -45,8 +45,10 @@ pub struct ModelInfo {
     pub device: Device,
 }
 
-/// A loaded model with its KV-cache state.
+/// A loaded model with its KV-cache state. (One exists per model and a few per batch
+/// size, so the variants' size difference costs nothing worth a Box.)
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum Lm {
     Llama {
         model: llama::Llama,

@@ -156,9 +156,10 @@ impl Vocab {
 
     /// Encode and return ids with their pieces (for `tokenaudit encode --tokens`).
     pub fn encode_pieces(&self, text: &str) -> std::result::Result<Vec<(u32, String)>, String> {
+        // encode_fast leaves the token strings empty; the pieces need the full encode.
         let enc = self
             .tokenizer
-            .encode_fast(text, false)
+            .encode(text, false)
             .map_err(|e| e.to_string())?;
         Ok(enc
             .get_ids()
@@ -183,9 +184,23 @@ impl Vocab {
         special_ids: BTreeSet<u32>,
     ) -> Result<Vocab> {
         let n = tokenizer.get_vocab_size(true);
+        // Every id below the largest gets an entry, so an id far past the number of
+        // entries (a corrupt or hostile file) would allocate for billions of ids. Real
+        // vocabularies are dense; allow holes up to the number of entries again.
+        let limit = n.saturating_mul(2).saturating_add(256);
         let mut raw: Vec<Option<String>> = vec![None; n];
         for (tok, id) in tokenizer.get_vocab(true) {
             let id = id as usize;
+            if id >= limit {
+                let tok: String = tok.chars().take(40).collect();
+                return Err(VocabError::invalid(
+                    source,
+                    format!(
+                        "token {tok:?} has id {id}, far past the {n} entries of the \
+                         vocabulary (limit {limit}): ids must be dense"
+                    ),
+                ));
+            }
             if id >= raw.len() {
                 raw.resize(id + 1, None);
             }
