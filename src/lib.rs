@@ -15,6 +15,7 @@ pub mod indicators;
 pub mod output;
 pub mod pause;
 pub mod progress;
+pub mod report;
 pub mod sampler;
 pub mod scan;
 pub mod verify;

@@ -14,6 +14,7 @@ pub mod digits;
 pub mod encode;
 pub mod generate;
 pub mod pause;
+pub mod report;
 pub mod scan;
 pub mod verify;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Compare samplers on GSM8K or GPT-3 arithmetic problems.
     Eval(generate::EvalArgs),
+    /// Write one self-contained HTML report (tables and plots) of the audit, scan,
+    /// verification, pause ranking and digit schemes.
+    Report(report::ReportArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pause(p) => pause::run(p),
         Command::Generate(g) => generate::run_generate(g),
         Command::Eval(e) => generate::run_eval(e),
+        Command::Report(r) => report::run(r),
     }
 }
 

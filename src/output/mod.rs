@@ -31,6 +31,14 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>
         w.flush()
             .with_context(|| format!("{}: write failed", path.display()))?;
     }
+    // Temporary files are created private (0600); a finished output is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+    }
     tmp.persist(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot write: {}", path.display(), e.error))?;
     Ok(())

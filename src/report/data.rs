@@ -1,0 +1,562 @@
+//! What the report shows, as plain data: built from the library's reports when the
+//! report computes them, or read back from the CSV files the other commands write
+//! (`scan --csv`, `glitch --csv`, `verify --csv`, `pause --csv`; see docs/schemas.md).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::audit::{AuditReport, Category};
+use crate::indicators::Indicator;
+use crate::pause::PauseReport;
+use crate::scan::ScanReport;
+use crate::verify::{Thresholds, Verdict, VerifyReport};
+
+/// A field's text for an error message, cut short: a stray quote can make one CSV field
+/// swallow the rest of the file.
+fn short(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.chars().count() > MAX {
+        format!("{:?}…", s.chars().take(MAX).collect::<String>())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// The scan's indicators for every embedding row, and its candidate rule.
+#[derive(Debug, Clone)]
+pub struct ScanData {
+    /// Where the numbers come from ("computed from …", "read from …").
+    pub origin: String,
+    /// Facts about the model (embedding tensors, tying, reference rows), as label/value.
+    pub facts: Vec<(String, String)>,
+    pub rows: usize,
+    /// Every indicator present, in [`Indicator::ALL`] order.
+    pub indicators: Vec<(Indicator, Vec<f64>)>,
+    pub main: Indicator,
+    pub threshold: f64,
+    /// The percentile the threshold stands for, when known.
+    pub percentile: Option<f64>,
+    /// Candidate ids, ascending.
+    pub candidates: Vec<u32>,
+    /// Training count per row, when counts were given.
+    pub counts: Option<Vec<Option<u64>>>,
+    pub counts_origin: Option<String>,
+}
+
+impl ScanData {
+    pub fn values(&self, k: Indicator) -> Option<&[f64]> {
+        self.indicators
+            .iter()
+            .find(|(i, _)| *i == k)
+            .map(|(_, v)| v.as_slice())
+    }
+    pub fn main_values(&self) -> &[f64] {
+        self.values(self.main).unwrap_or(&[])
+    }
+    pub fn is_candidate(&self, id: u32) -> bool {
+        self.candidates.binary_search(&id).is_ok()
+    }
+    pub fn count(&self, id: u32) -> Option<u64> {
+        self.counts
+            .as_ref()
+            .and_then(|c| c.get(id as usize).copied().flatten())
+    }
+
+    pub fn from_report(r: &ScanReport, origin: String) -> ScanData {
+        let mut facts = vec![(
+            "embedding".to_string(),
+            format!(
+                "{} [{} × {} {}] in {}",
+                r.input.name, r.input.rows, r.input.cols, r.input.dtype, r.input.file
+            ),
+        )];
+        facts.push((
+            "unembedding".into(),
+            match &r.output {
+                Some(o) => format!(
+                    "{} [{} × {} {}] in {}",
+                    o.name, o.rows, o.cols, o.dtype, o.file
+                ),
+                None => format!("tied to the embedding ({})", r.tie_reason),
+            },
+        ));
+        facts.push((
+            "reference rows".into(),
+            format!(
+                "{} ({})",
+                r.indicators.reference_ids.len(),
+                r.reference_source
+            ),
+        ));
+        let extra = r.indicators.rows.saturating_sub(r.audit.tokens.len());
+        if extra > 0 {
+            facts.push(("rows without a token".into(), extra.to_string()));
+        }
+        ScanData {
+            origin,
+            facts,
+            rows: r.indicators.rows,
+            indicators: Indicator::ALL
+                .iter()
+                .map(|&k| (k, r.indicators.get(k).to_vec()))
+                .collect(),
+            main: r.main,
+            threshold: r.threshold,
+            percentile: Some(r.percentile),
+            candidates: r.candidates.clone(),
+            counts: r.counts.clone(),
+            counts_origin: None,
+        }
+    }
+
+    /// Read a `scan --csv` or `glitch --csv` file. The glitch CSV's verification columns
+    /// come back as [`VerifyData`]. The main indicator is `main` when given, otherwise
+    /// the one whose lowest OK rows are exactly the candidates.
+    pub fn read_csv(
+        path: &Path,
+        main: Option<Indicator>,
+    ) -> Result<(ScanData, Option<VerifyData>)> {
+        let mut rdr =
+            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+        let h = rdr
+            .headers()
+            .with_context(|| format!("{}", path.display()))?
+            .clone();
+        let col = |name: &str| h.iter().position(|c| c == name);
+        let id_col = col("id")
+            .ok_or_else(|| anyhow::anyhow!("{}: no 'id' column: not a scan CSV", path.display()))?;
+        let cand_col = col("candidate").ok_or_else(|| {
+            anyhow::anyhow!("{}: no 'candidate' column: not a scan CSV", path.display())
+        })?;
+        let cat_col = col("category");
+        let ind_cols: Vec<(Indicator, usize)> = Indicator::ALL
+            .iter()
+            .filter_map(|&k| col(k.name()).map(|c| (k, c)))
+            .collect();
+        if ind_cols.is_empty() {
+            bail!("{}: no indicator columns: not a scan CSV", path.display());
+        }
+        let count_col = col("count");
+        let verdict_col = col("verdict");
+        let score_col = col("score");
+        let prompt_cols: Vec<(String, usize)> = h
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.strip_prefix("p_").map(|n| (n.to_string(), i)))
+            .collect();
+
+        let mut ids: Vec<u32> = Vec::new();
+        let mut values: Vec<Vec<f64>> = vec![Vec::new(); ind_cols.len()];
+        let mut cand: Vec<bool> = Vec::new();
+        let mut ok: Vec<bool> = Vec::new();
+        let mut counts: Vec<Option<u64>> = Vec::new();
+        let mut vrows: Vec<VerifyRow> = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
+            let f = |c: usize| rec.get(c).unwrap_or("");
+            let id: u32 = f(id_col).parse().with_context(|| {
+                format!(
+                    "{}: row {line}: id {} is not a number",
+                    path.display(),
+                    short(f(id_col))
+                )
+            })?;
+            ids.push(id);
+            for (k, (_, c)) in ind_cols.iter().enumerate() {
+                let v = f(*c);
+                values[k].push(if v.is_empty() {
+                    f64::NAN
+                } else {
+                    v.parse().with_context(|| {
+                        format!(
+                            "{}: row {line}: {} is not a number",
+                            path.display(),
+                            short(v)
+                        )
+                    })?
+                });
+            }
+            cand.push(f(cand_col) == "true");
+            ok.push(
+                cat_col
+                    .and_then(|c| f(c).parse::<Category>().ok())
+                    .is_some_and(|c| c.is_ok()),
+            );
+            counts.push(count_col.and_then(|c| f(c).parse().ok()));
+            if let (Some(vc), Some(sc)) = (verdict_col, score_col) {
+                if let Some(verdict) = Verdict::parse(f(vc)) {
+                    vrows.push(VerifyRow {
+                        id,
+                        decoded: rec.get(2).unwrap_or("").to_string(),
+                        prompt_scores: prompt_cols
+                            .iter()
+                            .map(|(_, c)| f(*c).parse().ok())
+                            .collect(),
+                        score: f(sc).parse().with_context(|| {
+                            format!("{}: row {line}: score is not a number", path.display())
+                        })?,
+                        verdict,
+                    });
+                }
+            }
+        }
+        if ids.is_empty() {
+            bail!("{}: no rows", path.display());
+        }
+        // Rows by id: the file is in id order, but do not rely on it.
+        let rows = ids.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
+        let by_id = |v: &[f64]| {
+            let mut out = vec![f64::NAN; rows];
+            for (&id, &x) in ids.iter().zip(v) {
+                out[id as usize] = x;
+            }
+            out
+        };
+        let indicators: Vec<(Indicator, Vec<f64>)> = ind_cols
+            .iter()
+            .zip(&values)
+            .map(|((k, _), v)| (*k, by_id(v)))
+            .collect();
+        let mut candidates: Vec<u32> = ids
+            .iter()
+            .zip(&cand)
+            .filter(|(_, &c)| c)
+            .map(|(&i, _)| i)
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let (main, threshold, note) = infer_main(&ind_cols, &values, &cand, &ok, main);
+        let counts = count_col.map(|_| {
+            let mut out = vec![None; rows];
+            for (&id, &c) in ids.iter().zip(&counts) {
+                out[id as usize] = c;
+            }
+            out
+        });
+        let scan = ScanData {
+            origin: format!("read from {}", path.display()),
+            facts: vec![("main indicator found".into(), note)],
+            rows,
+            indicators,
+            main,
+            threshold,
+            percentile: None,
+            candidates,
+            counts_origin: count_col.map(|_| format!("the count column of {}", path.display())),
+            counts,
+        };
+        let verify = (!vrows.is_empty()).then(|| VerifyData {
+            origin: format!("the verification columns of {}", path.display()),
+            prompts: prompt_cols.into_iter().map(|(n, _)| n).collect(),
+            rows: vrows,
+            thresholds: Thresholds::default(),
+            timing: None,
+        });
+        Ok((scan, verify))
+    }
+}
+
+/// Which indicator a scan CSV's candidates were picked by: the one for which every OK
+/// row at or below the largest candidate value is a candidate. Returns it, that value
+/// as the threshold, and a note saying how it was found.
+fn infer_main(
+    cols: &[(Indicator, usize)],
+    values: &[Vec<f64>],
+    cand: &[bool],
+    ok: &[bool],
+    given: Option<Indicator>,
+) -> (Indicator, f64, String) {
+    let threshold_of = |k: usize| {
+        values[k]
+            .iter()
+            .zip(cand)
+            .filter(|(v, &c)| c && v.is_finite())
+            .map(|(v, _)| *v)
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    if let Some(g) = given {
+        if let Some(k) = cols.iter().position(|(i, _)| *i == g) {
+            return (
+                g,
+                threshold_of(k),
+                format!("{} (given with --indicator)", g.name()),
+            );
+        }
+    }
+    // Published defaults first, so ties go to them.
+    let order = [
+        Indicator::InNorm,
+        Indicator::OutCosPc,
+        Indicator::OutCos,
+        Indicator::OutCosCentered,
+        Indicator::OutL2,
+    ];
+    let mut best: Option<(usize, usize, f64)> = None;
+    for ind in order {
+        let Some(k) = cols.iter().position(|(i, _)| *i == ind) else {
+            continue;
+        };
+        let t = threshold_of(k);
+        if !t.is_finite() {
+            continue;
+        }
+        let wrong = values[k]
+            .iter()
+            .zip(cand.iter().zip(ok))
+            .filter(|(v, (&c, &o))| o && !c && **v <= t)
+            .count();
+        if best.is_none_or(|b| wrong < b.1) {
+            best = Some((k, wrong, t));
+        }
+    }
+    match best {
+        Some((k, 0, t)) => (
+            cols[k].0,
+            t,
+            format!(
+                "{} (inferred: the candidates are exactly the OK rows at or below {})",
+                cols[k].0.name(),
+                super::html::num(t)
+            ),
+        ),
+        Some((k, wrong, t)) => (
+            cols[k].0,
+            t,
+            format!(
+                "{} (inferred, but {wrong} non-candidate OK rows are at or below the largest \
+                 candidate value; give --indicator)",
+                cols[k].0.name()
+            ),
+        ),
+        None => (
+            cols[0].0,
+            f64::NAN,
+            format!("{} (the file has no candidates)", cols[0].0.name()),
+        ),
+    }
+}
+
+/// One verified token.
+#[derive(Debug, Clone)]
+pub struct VerifyRow {
+    pub id: u32,
+    /// The decoded text as the source had it (already escaped when read from a CSV);
+    /// shown only for ids the tokenizer does not have.
+    pub decoded: String,
+    pub prompt_scores: Vec<Option<f32>>,
+    pub score: f32,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyData {
+    pub origin: String,
+    pub prompts: Vec<String>,
+    pub rows: Vec<VerifyRow>,
+    pub thresholds: Thresholds,
+    /// Seconds and tokens per second, when verified by this run.
+    pub timing: Option<(f64, f64)>,
+}
+
+impl VerifyData {
+    pub fn from_report(r: &VerifyReport, t: Thresholds, origin: String) -> VerifyData {
+        VerifyData {
+            origin,
+            prompts: r.prompts.iter().map(|p| p.name.to_string()).collect(),
+            rows: r
+                .rows
+                .iter()
+                .map(|x| VerifyRow {
+                    id: x.id,
+                    decoded: x.decoded.clone(),
+                    prompt_scores: x.prompt_scores.clone(),
+                    score: x.score,
+                    verdict: x.verdict,
+                })
+                .collect(),
+            thresholds: t,
+            timing: Some((r.seconds, r.tokens_per_s)),
+        }
+    }
+
+    /// Read a `verify --csv` log: id, decoded, one column per prompt, score, verdict.
+    pub fn read_csv(path: &Path) -> Result<VerifyData> {
+        let mut rdr =
+            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+        let h: Vec<String> = rdr
+            .headers()
+            .with_context(|| format!("{}", path.display()))?
+            .iter()
+            .map(String::from)
+            .collect();
+        let n = h.len();
+        if n < 4
+            || h[0] != "id"
+            || h[1] != "decoded"
+            || h[n - 2] != "score"
+            || h[n - 1] != "verdict"
+        {
+            bail!(
+                "{}: columns [{}] are not a verify CSV (id, decoded, prompts…, score, verdict)",
+                path.display(),
+                short(&h.join(","))
+            );
+        }
+        let prompts: Vec<String> = h[2..n - 2].to_vec();
+        let mut rows = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
+            let f = |c: usize| rec.get(c).unwrap_or("");
+            let at = |what: &str| format!("{}: row {line}: {what}", path.display());
+            rows.push(VerifyRow {
+                id: f(0).parse().with_context(|| at("id is not a number"))?,
+                decoded: f(1).to_string(),
+                prompt_scores: (0..prompts.len()).map(|k| f(2 + k).parse().ok()).collect(),
+                score: f(n - 2)
+                    .parse()
+                    .with_context(|| at("score is not a number"))?,
+                verdict: Verdict::parse(f(n - 1)).ok_or_else(|| {
+                    anyhow::anyhow!(at(&format!("unknown verdict {}", short(f(n - 1)))))
+                })?,
+            });
+        }
+        Ok(VerifyData {
+            origin: format!("read from {}", path.display()),
+            prompts,
+            rows,
+            thresholds: Thresholds::default(),
+            timing: None,
+        })
+    }
+
+    pub fn by_id(&self) -> HashMap<u32, &VerifyRow> {
+        self.rows.iter().map(|r| (r.id, r)).collect()
+    }
+}
+
+/// One ranked pause-token candidate.
+#[derive(Debug, Clone)]
+pub struct PauseRow {
+    pub id: u32,
+    pub decoded: String,
+    pub source: String,
+    /// Names of the failed checks (printable, unique, reencodes, not_in_template).
+    pub failed: Vec<&'static str>,
+    pub mean_kl: f64,
+    pub max_kl: f64,
+    pub entropy_delta: f64,
+    pub recommended: bool,
+}
+
+impl PauseRow {
+    pub fn passes(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PauseData {
+    pub origin: String,
+    pub rows: Vec<PauseRow>,
+}
+
+const PAUSE_CHECKS: [&str; 4] = ["printable", "unique", "reencodes", "not_in_template"];
+
+impl PauseData {
+    pub fn from_report(r: &PauseReport, origin: String) -> PauseData {
+        let best = r.recommended().map(|c| c.id);
+        PauseData {
+            origin,
+            rows: r
+                .candidates
+                .iter()
+                .map(|c| {
+                    let checks = [c.printable, c.unique, c.reencodes, c.not_in_template];
+                    PauseRow {
+                        id: c.id,
+                        decoded: c.decoded.clone(),
+                        source: c.source.name().to_string(),
+                        failed: PAUSE_CHECKS
+                            .iter()
+                            .zip(checks)
+                            .filter(|(_, ok)| !ok)
+                            .map(|(n, _)| *n)
+                            .collect(),
+                        mean_kl: c.mean_kl,
+                        max_kl: c.max_kl,
+                        entropy_delta: c.entropy_delta,
+                        recommended: Some(c.id) == best,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Read a `pause --csv` ranking (columns by name, see docs/schemas.md).
+    pub fn read_csv(path: &Path) -> Result<PauseData> {
+        let mut rdr =
+            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+        let h = rdr
+            .headers()
+            .with_context(|| format!("{}", path.display()))?
+            .clone();
+        let col = |name: &str| {
+            h.iter().position(|c| c == name).ok_or_else(|| {
+                anyhow::anyhow!("{}: no '{name}' column: not a pause CSV", path.display())
+            })
+        };
+        let (id, decoded, source) = (col("id")?, col("decoded")?, col("source")?);
+        let checks: Vec<usize> = PAUSE_CHECKS.iter().map(|c| col(c)).collect::<Result<_>>()?;
+        let (mean, max, dh) = (col("mean_kl")?, col("max_kl")?, col("entropy_delta_bits")?);
+        let rec_col = h.iter().position(|c| c == "recommended");
+        let mut rows = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
+            let f = |c: usize| rec.get(c).unwrap_or("");
+            let number = |c: usize| -> Result<f64> {
+                f(c).parse().with_context(|| {
+                    format!(
+                        "{}: row {line}: {} is not a number",
+                        path.display(),
+                        short(f(c))
+                    )
+                })
+            };
+            rows.push(PauseRow {
+                id: f(id).parse().with_context(|| {
+                    format!("{}: row {line}: id is not a number", path.display())
+                })?,
+                decoded: f(decoded).to_string(),
+                source: f(source).to_string(),
+                failed: PAUSE_CHECKS
+                    .iter()
+                    .zip(&checks)
+                    .filter(|(_, &c)| f(c) != "true")
+                    .map(|(n, _)| *n)
+                    .collect(),
+                mean_kl: number(mean)?,
+                max_kl: number(max)?,
+                entropy_delta: number(dh)?,
+                recommended: rec_col.is_some_and(|c| f(c) == "true"),
+            });
+        }
+        Ok(PauseData {
+            origin: format!("read from {}", path.display()),
+            rows,
+        })
+    }
+}
+
+/// The tokenizer side: where it came from, and its audit.
+pub struct TokenizerData {
+    pub source: String,
+    pub format: String,
+    pub detail: String,
+    pub special_ids: usize,
+    pub audit: AuditReport,
+}
