@@ -416,17 +416,20 @@ enum ParseError {
 
 impl ParseError {
     fn into_error(self, path: &Path, len: u64) -> GgufError {
+        // Messages quote keys and tensor names, which a corrupt length can make
+        // megabytes long.
+        let cap = crate::vocab::cap_message;
         match self {
             ParseError::Truncated { what, need, offset } => GgufError::Truncated {
                 path: path.to_path_buf(),
-                what,
+                what: cap(what),
                 need,
                 offset,
                 len,
             },
             ParseError::Invalid(msg) => GgufError::Invalid {
                 path: path.to_path_buf(),
-                msg,
+                msg: cap(msg),
             },
         }
     }

@@ -274,10 +274,14 @@ pub fn read_counts(path: &Path, rows: usize) -> Result<Vec<Option<u64>>> {
             if i == 0 {
                 continue; // header
             }
+            // A stray quote can make a field swallow the rest of the file: quote a little.
+            let short = |s: &str| s.chars().take(40).collect::<String>();
             bail!(
-                "{}: line {}: expected token_id,count as integers, got {a:?},{b:?}",
+                "{}: line {}: expected token_id,count as integers, got {:?},{:?}",
                 path.display(),
-                i + 1
+                i + 1,
+                short(a),
+                short(b)
             );
         };
         if id >= rows {

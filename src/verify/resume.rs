@@ -57,18 +57,20 @@ impl Log {
         file.read_to_string(&mut text)
             .with_context(|| format!("{}: not a UTF-8 CSV", path.display()))?;
         let mut done = HashMap::new();
+        // Drop a last line cut by a kill first: when that line was the header, the file
+        // is then empty and gets a fresh header, as if the kill had come before it.
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)?;
+            file.seek(SeekFrom::End(0))?;
+            text.truncate(keep);
+        }
         if text.is_empty() {
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record(&want)?;
             file.write_all(&w.into_inner()?)?;
             file.sync_data()?;
         } else {
-            if !text.ends_with('\n') {
-                let keep = text.rfind('\n').map_or(0, |i| i + 1);
-                file.set_len(keep as u64)?;
-                file.seek(SeekFrom::End(0))?;
-                text.truncate(keep);
-            }
             let mut rdr = csv::Reader::from_reader(text.as_bytes());
             let got: Vec<String> = rdr.headers()?.iter().map(String::from).collect();
             if got != want {

@@ -90,6 +90,7 @@ pub fn spm_tokenizer(pieces: &[Piece], opts: &SpmOptions) -> Result<Tokenizer, S
         .as_deref()
         .filter(|m| !m.is_empty())
     {
+        check_charsmap(map).map_err(|e| format!("precompiled charsmap: {e}"))?;
         let pc = Precompiled::from(map).map_err(|e| format!("precompiled charsmap: {e}"))?;
         norms.push(pc.into());
     }
@@ -149,6 +150,70 @@ pub fn spm_tokenizer(pieces: &[Piece], opts: &SpmOptions) -> Result<Tokenizer, S
     }
     tk.add_tokens(&added);
     Ok(tk)
+}
+
+/// Check a SentencePiece precompiled charsmap (u32 trie size, the double-array trie's u32
+/// units, then NUL-separated replacement strings) before the `spm_precompiled` crate
+/// reads it. That crate trusts the file: it reserves memory for whatever trie size is
+/// declared, and on every encode it indexes the trie and the strings unchecked. So the
+/// size is checked against the bytes present, and every trie node that some input can
+/// reach is walked (as its `common_prefix_search` does) to check that each lookup stays
+/// inside the trie and each replacement starts inside the strings, on a char boundary.
+pub(crate) fn check_charsmap(map: &[u8]) -> Result<(), String> {
+    let Some(head) = map.first_chunk::<4>() else {
+        return Err(format!(
+            "{} bytes, shorter than its 4-byte trie size",
+            map.len()
+        ));
+    };
+    let size = u32::from_le_bytes(*head) as usize;
+    if !size.is_multiple_of(4) || size > map.len() - 4 {
+        return Err(format!(
+            "trie size {size} is not a multiple of 4 that fits in the {} bytes that follow",
+            map.len() - 4
+        ));
+    }
+    let units: Vec<usize> = map[4..4 + size]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let normalized = std::str::from_utf8(&map[4 + size..])
+        .map_err(|_| "the replacement strings are not UTF-8".to_string())?;
+    let Some(&root) = units.first() else {
+        return Err("the trie is empty".into());
+    };
+    // Unit layout, as spm_precompiled (and SentencePiece's darts-clone) decode it.
+    let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
+    let label = |u: usize| u & ((1 << 31) | 0xFF);
+    let has_leaf = |u: usize| (u >> 8) & 1 == 1;
+    let value = |u: usize| u & ((1 << 31) - 1);
+    let outside = || "a trie lookup would fall outside the trie".to_string();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![offset(root)];
+    while let Some(pos) = stack.pop() {
+        for c in 1..=255usize {
+            let child = pos ^ c;
+            let &unit = units.get(child).ok_or_else(outside)?;
+            if label(unit) != c {
+                continue;
+            }
+            let next = child ^ offset(unit);
+            if has_leaf(unit) {
+                let v = value(*units.get(next).ok_or_else(outside)?);
+                if !normalized.is_char_boundary(v) {
+                    return Err(format!(
+                        "replacement at byte {v} is outside the {}-byte strings or inside a \
+                         character",
+                        normalized.len()
+                    ));
+                }
+            }
+            if seen.insert(next) {
+                stack.push(next);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Merges for a SentencePiece BPE vocabulary, ranked by the merged piece's score — what

@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use base64::Engine;
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
@@ -39,6 +40,84 @@ fn json_error(path: &Path, e: serde_json::Error) -> VocabError {
     VocabError::invalid(path, format!("{what}: {e}"))
 }
 
+/// Parts of a tokenizer.json on which `tokenizers` panics instead of failing, checked
+/// first (the walk goes through nested `Sequence`s):
+/// - a `Precompiled` normalizer whose charsmap is not canonical base64 or does not parse
+///   panics while deserializing, and its trie is indexed unchecked on every encode (see
+///   [`build::check_charsmap`]);
+/// - a `Strip` decoder with `stop` > 0 indexes past the start of a token shorter than
+///   `stop` (and slices backwards when `start` and `stop` overlap) when decoding.
+fn check_components(path: &Path, v: &Value) -> Result<()> {
+    match v {
+        Value::Object(o) => {
+            let stop = o.get("stop").and_then(|s| s.as_u64()).unwrap_or(0);
+            if o.get("type").and_then(|t| t.as_str()) == Some("Strip") && stop > 0 {
+                return Err(VocabError::invalid(
+                    path,
+                    format!(
+                        "Strip decoder with stop {stop}: not supported (the tokenizers \
+                         library panics decoding tokens shorter than that)"
+                    ),
+                ));
+            }
+            if o.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let map = o
+                    .get("precompiled_charsmap")
+                    .and_then(|m| m.as_str())
+                    .and_then(|s| b64.decode(s).ok().filter(|m| b64.encode(m) == s))
+                    .ok_or_else(|| {
+                        VocabError::invalid(
+                            path,
+                            "Precompiled normalizer: precompiled_charsmap is not base64",
+                        )
+                    })?;
+                build::check_charsmap(&map).map_err(|e| {
+                    VocabError::invalid(path, format!("Precompiled normalizer: {e}"))
+                })?;
+            }
+            o.values().try_for_each(|x| check_components(path, x))
+        }
+        Value::Array(a) => a.iter().try_for_each(|x| check_components(path, x)),
+        _ => Ok(()),
+    }
+}
+
+/// `tokenizers` builds each BPE merge's result as `left + right[prefix.len()..]`, with
+/// `prefix` the model's `continuing_subword_prefix`, and panics (while deserializing)
+/// when that index is not a char boundary of the right part.
+fn check_bpe_merges(path: &Path, model: &Value) -> Result<()> {
+    let Some(prefix) = model
+        .get("continuing_subword_prefix")
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(());
+    };
+    let Some(merges) = model.get("merges").and_then(|m| m.as_array()) else {
+        return Ok(());
+    };
+    for (i, m) in merges.iter().enumerate() {
+        let right = match m {
+            Value::String(s) => s.split(' ').nth(1),
+            Value::Array(a) => a.get(1).and_then(|r| r.as_str()),
+            _ => None,
+        };
+        if let Some(r) = right.filter(|r| !r.is_char_boundary(prefix.len())) {
+            let r: String = r.chars().take(40).collect();
+            return Err(VocabError::invalid(
+                path,
+                format!(
+                    "merge #{i}: right part {r:?} cannot hold the continuing_subword_prefix \
+                     {:?}",
+                    prefix.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
     let bytes = read_file(path)?;
     let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| json_error(path, e))?;
@@ -64,6 +143,12 @@ pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
                 .collect()
         })
         .unwrap_or_default();
+    for part in ["normalizer", "decoder"] {
+        if let Some(n) = value.get(part) {
+            check_components(path, n)?;
+        }
+    }
+    check_bpe_merges(path, &value["model"])?;
     let tk: Tokenizer = serde_json::from_value(value)
         .map_err(|e| VocabError::invalid(path, format!("cannot build the tokenizer: {e}")))?;
 
@@ -118,11 +203,20 @@ struct Config {
     additional: Vec<String>,
 }
 
+/// tokenizer_config.json files are at most a few hundred KB (long chat templates).
+const MAX_CONFIG_LEN: u64 = 10_000_000;
+
 fn read_config(tokenizer_path: &Path) -> Config {
     let Some(dir) = tokenizer_path.parent() else {
         return Config::default();
     };
-    let Ok(bytes) = std::fs::read(dir.join("tokenizer_config.json")) else {
+    // Only a regular file of sane size: a link to /dev/zero or a named pipe in a
+    // downloaded model directory must not make us read (or wait) forever.
+    let path = dir.join("tokenizer_config.json");
+    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= MAX_CONFIG_LEN) {
+        return Config::default();
+    }
+    let Ok(bytes) = std::fs::read(&path) else {
         return Config::default();
     };
     let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {

@@ -42,7 +42,7 @@ impl VocabError {
     pub fn invalid(path: &Path, msg: impl fmt::Display) -> Self {
         VocabError::Invalid {
             path: path.to_path_buf(),
-            msg: msg.to_string(),
+            msg: cap_message(msg.to_string()),
         }
     }
     pub fn io(path: &Path, source: std::io::Error) -> Self {
@@ -54,6 +54,15 @@ impl VocabError {
 }
 
 pub type Result<T> = std::result::Result<T, VocabError>;
+
+/// Messages quote pieces of the file (a token, a key, a line); a hostile file can make
+/// those megabytes long. Keep the first 300 characters.
+pub(crate) fn cap_message(msg: String) -> String {
+    match msg.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &msg[..cut], msg.len()),
+        None => msg,
+    }
+}
 
 /// What a vocabulary entry is, as the file itself declares it (SentencePiece and GGUF
 /// carry this; for other formats it is inferred: added specials are `Control`).

@@ -11,6 +11,11 @@ use rayon::prelude::*;
 use super::build::{self, PreSplit};
 use super::{bytelevel, presets, read_file, Format, Result, Vocab, VocabError};
 
+/// Longest token accepted: 8 times the longest in the published rank files (128 bytes in
+/// cl100k, Llama-3 and Qwen). Deriving a token's merge replays tiktoken's loop on it, which
+/// is quadratic in its length, so a hostile file of megabyte tokens would never finish.
+pub const MAX_TOKEN_BYTES: usize = 1024;
+
 /// Parse the rank file: (token bytes, rank) in file order.
 pub fn parse(bytes: &[u8]) -> std::result::Result<Vec<(Vec<u8>, u32)>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
@@ -22,16 +27,26 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Vec<(Vec<u8>, u32)>, String> {
             continue;
         }
         let lineno = i + 1;
-        let (tok, rank) = line
-            .split_once(' ')
-            .ok_or_else(|| format!("line {lineno}: expected 'base64 rank', got {line:.60?}"))?;
+        let (tok, rank) = line.split_once(' ').ok_or_else(|| {
+            // (Debug formatting ignores a precision, so shorten by hand.)
+            let start: String = line.chars().take(60).collect();
+            format!("line {lineno}: expected 'base64 rank', got {start:?}")
+        })?;
         let tok = b64
             .decode(tok)
             .map_err(|e| format!("line {lineno}: token is not base64 ({e})"))?;
-        let rank: u32 = rank
-            .trim()
-            .parse()
-            .map_err(|_| format!("line {lineno}: rank {rank:.20?} is not a number"))?;
+        if tok.len() > MAX_TOKEN_BYTES {
+            return Err(format!(
+                "line {lineno}: a token of {} bytes (the limit is {MAX_TOKEN_BYTES})",
+                tok.len()
+            ));
+        }
+        let rank: u32 = rank.trim().parse().map_err(|_| {
+            format!(
+                "line {lineno}: rank {:?} is not a number",
+                rank.chars().take(20).collect::<String>()
+            )
+        })?;
         out.push((tok, rank));
     }
     if out.is_empty() {
@@ -51,20 +66,33 @@ pub fn derive_merges(ranks: &[(Vec<u8>, u32)]) -> Vec<(u32, usize, usize)> {
         .filter(|(_, (b, _))| b.len() >= 2)
         .filter_map(|(idx, (b, r))| {
             let mut bounds: Vec<usize> = (0..=b.len()).collect();
+            // Rank of the pair of parts i and i + 1, if below the token's own. Kept per
+            // pair and updated only beside each merge, so a long token costs one hash
+            // lookup per merge rather than one per pair per merge.
+            let pair = |bounds: &[usize], i: usize| {
+                map.get(&b[bounds[i]..bounds[i + 2]])
+                    .copied()
+                    .filter(|pr| pr < r)
+            };
+            let mut pairs: Vec<Option<u32>> =
+                (0..bounds.len() - 2).map(|i| pair(&bounds, i)).collect();
             while bounds.len() > 3 {
                 let mut best: Option<(u32, usize)> = None;
-                for i in 0..bounds.len() - 2 {
-                    if let Some(&pr) = map.get(&b[bounds[i]..bounds[i + 2]]) {
-                        if pr < *r && best.is_none_or(|(br, _)| pr < br) {
+                for (i, p) in pairs.iter().enumerate() {
+                    if let Some(pr) = *p {
+                        if best.is_none_or(|(br, _)| pr < br) {
                             best = Some((pr, i));
                         }
                     }
                 }
-                match best {
-                    Some((_, i)) => {
-                        bounds.remove(i + 1);
-                    }
-                    None => return None,
+                let (_, i) = best?;
+                bounds.remove(i + 1);
+                pairs.remove(i);
+                if i > 0 {
+                    pairs[i - 1] = pair(&bounds, i - 1);
+                }
+                if i < pairs.len() {
+                    pairs[i] = pair(&bounds, i);
                 }
             }
             Some((*r, idx, bounds[1]))
@@ -99,6 +127,25 @@ fn vocab_and_raw(
 pub fn load(path: &Path, preset: Option<&str>) -> Result<Vocab> {
     let bytes = read_file(path)?;
     let ranks = parse(&bytes).map_err(|e| VocabError::invalid(path, e))?;
+    // Every id below the largest rank gets an entry, so a rank far past the number of
+    // lines (a corrupt or hostile file) would allocate for billions of ids. Real rank
+    // files are dense; allow holes up to the number of ranks again.
+    let limit = ranks.len().saturating_mul(2).saturating_add(256);
+    if let Some((i, (_, r))) = ranks
+        .iter()
+        .enumerate()
+        .find(|(_, (_, r))| *r as usize >= limit)
+    {
+        return Err(VocabError::invalid(
+            path,
+            format!(
+                "rank {r} (line {}) is far past the {} ranks in the file (limit {limit}): \
+                 tiktoken ranks are dense ids",
+                i + 1,
+                ranks.len()
+            ),
+        ));
+    }
     let n_ranks = ranks
         .iter()
         .map(|(_, r)| *r as usize + 1)

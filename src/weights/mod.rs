@@ -328,6 +328,13 @@ fn read_config(weights: &Path) -> Result<Option<serde_json::Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(&path)(e)),
     };
+    // A link to /dev/zero or a named pipe would be read (or waited on) forever.
+    if !meta.is_file() {
+        return Err(WeightsError::Config {
+            path,
+            msg: "not a regular file".into(),
+        });
+    }
     if meta.len() > MAX_CONFIG_LEN {
         return Err(WeightsError::Config {
             path,

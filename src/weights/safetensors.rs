@@ -70,6 +70,11 @@ struct RawEntry {
 impl SafetensorsFile {
     /// Map the file and validate its header. Reads only the header's bytes.
     pub fn open(path: &Path) -> Result<SafetensorsFile> {
+        // A shard index can name a named pipe (opening it blocks until a writer comes)
+        // or a device: check before opening.
+        if !std::fs::metadata(path).map_err(io(path))?.is_file() {
+            return Err(invalid(path, "not a regular file".into()));
+        }
         let file = File::open(path).map_err(io(path))?;
         let len = file.metadata().map_err(io(path))?.len();
         if len < 8 {
@@ -136,7 +141,8 @@ impl SafetensorsFile {
 fn invalid(path: &Path, msg: String) -> WeightsError {
     WeightsError::Invalid {
         path: path.to_path_buf(),
-        msg,
+        // Messages quote tensor names, which a hostile header can make megabytes long.
+        msg: crate::vocab::cap_message(msg),
     }
 }
 
