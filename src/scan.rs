@@ -108,17 +108,17 @@ pub fn run(s: &ScanSettings) -> Result<ScanReport> {
             let audit = audit::audit(&vocab);
             Ok((vocab, audit))
         },
-        || -> Result<(Vec<f64>, indicators::Prepared)> {
+        || -> Result<_> {
             let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
-            Ok(rayon::join(
+            let (norms, prepared) = rayon::join(
                 || indicators::row_norms(&emb.input),
                 || indicators::prepare(emb.unembedding()),
-            ))
+            );
+            Ok((emb, norms, prepared))
         },
     );
     let (vocab, audit) = tok?;
-    let (in_norm, prepared) = pre?;
-    let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
+    let (emb, in_norm, prepared) = pre?;
     let tied = emb.output.is_none();
     let input = &emb.input;
     let output = emb.unembedding();

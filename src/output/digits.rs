@@ -41,6 +41,15 @@ fn num(x: f64, digits: usize) -> String {
     }
 }
 
+/// A CSV number cell: full precision, empty when undefined.
+fn csv_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
 fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:.1}%", 100.0 * x)
@@ -792,13 +801,6 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<()> {
                 t.scheme.key(),
             );
             let s = &t.stats;
-            let f = |x: f64| {
-                if x.is_finite() {
-                    format!("{x}")
-                } else {
-                    String::new()
-                }
-            };
             let metrics: [(&str, String); 15] = [
                 ("docs", s.docs.to_string()),
                 ("bytes", s.bytes.to_string()),
@@ -807,14 +809,14 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<()> {
                 ("numbers", s.numbers.to_string()),
                 ("number_tokens", s.number_tokens.to_string()),
                 ("digits", s.digits.to_string()),
-                ("tokens_per_number", f(s.tokens_per_number())),
-                ("digits_per_token", f(s.digits_per_token())),
-                ("bytes_per_token", f(s.bytes_per_token())),
-                ("tokens_per_word", f(s.tokens_per_word())),
-                ("tokens_per_doc", f(s.tokens_per_doc())),
+                ("tokens_per_number", csv_num(s.tokens_per_number())),
+                ("digits_per_token", csv_num(s.digits_per_token())),
+                ("bytes_per_token", csv_num(s.bytes_per_token())),
+                ("tokens_per_word", csv_num(s.tokens_per_word())),
+                ("tokens_per_doc", csv_num(s.tokens_per_doc())),
                 ("groups", s.groups.to_string()),
                 ("split_groups", s.split_groups.to_string()),
-                ("split_group_rate", f(s.split_group_rate())),
+                ("split_group_rate", csv_num(s.split_group_rate())),
             ];
             for (m, v) in metrics {
                 row("text", &src.name, kind, tok, sch, m, "", v)?;
@@ -831,32 +833,28 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<()> {
                 a.scheme.key(),
             );
             let s = &a.stats;
-            let f = |x: f64| {
-                if x.is_finite() {
-                    format!("{x}")
-                } else {
-                    String::new()
-                }
-            };
             let metrics: [(&str, String); 15] = [
                 ("records", s.records.to_string()),
                 ("integer_records", s.integer_records.to_string()),
                 ("answer_longer", s.answer_longer.to_string()),
-                ("answer_longer_rate", f(s.answer_longer_rate())),
+                ("answer_longer_rate", csv_num(s.answer_longer_rate())),
                 ("aligned", s.aligned.to_string()),
-                ("aligned_rate", f(s.aligned_rate())),
+                ("aligned_rate", csv_num(s.aligned_rate())),
                 ("aligned_when_longer", s.aligned_when_longer.to_string()),
-                ("aligned_when_longer_rate", f(s.aligned_when_longer_rate())),
+                (
+                    "aligned_when_longer_rate",
+                    csv_num(s.aligned_when_longer_rate()),
+                ),
                 (
                     "aligned_when_not_longer_rate",
-                    f(s.aligned_when_not_longer_rate()),
+                    csv_num(s.aligned_when_not_longer_rate()),
                 ),
                 ("answers", s.answers.to_string()),
                 ("answer_tokens", s.answer_tokens.to_string()),
-                ("tokens_per_answer", f(s.tokens_per_answer())),
+                ("tokens_per_answer", csv_num(s.tokens_per_answer())),
                 ("operands", s.operands.to_string()),
                 ("operand_tokens", s.operand_tokens.to_string()),
-                ("tokens_per_operand", f(s.tokens_per_operand())),
+                ("tokens_per_operand", csv_num(s.tokens_per_operand())),
             ];
             for (m, v) in metrics {
                 row("arith", &src.name, kind, tok, sch, m, "", v)?;
