@@ -3,11 +3,84 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
-use candle_core::Tensor;
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
 
+use crate::openai::logprobs::TokenRef;
+use crate::openai::Client;
 use crate::sampler::{Choice, Sampler};
-use crate::verify::Verifier;
+use crate::verify::model::Lm;
+use crate::verify::{Engine, Verifier};
+
+/// Where the next-token logits come from.
+enum Source<'a> {
+    Local { lm: Lm, dev: &'a Device, pos: usize },
+    /// A served model: one request per token with the whole context as ids. Only the top
+    /// log-probabilities come back, so the logits are those and −∞ elsewhere: the sampler
+    /// sees the distribution cut to the top k and renormalized (docs/sampler.md).
+    Remote {
+        client: &'a Client,
+        ctx: Vec<u32>,
+        rows: usize,
+    },
+}
+
+impl Source<'_> {
+    fn start(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        match self {
+            Source::Local { lm, dev, pos } => {
+                lm.reset(true)?;
+                *pos = prompt.len();
+                let t = Tensor::from_vec(prompt.to_vec(), (1, prompt.len()), dev)?;
+                Ok(lm.forward(&t, 0)?.squeeze(0)?.to_vec1()?)
+            }
+            Source::Remote { ctx, .. } => {
+                *ctx = prompt.to_vec();
+                self.remote_logits()
+            }
+        }
+    }
+
+    fn push(&mut self, id: u32) -> Result<Vec<f32>> {
+        match self {
+            Source::Local { lm, dev, pos } => {
+                let t = Tensor::from_vec(vec![id], (1, 1), dev)?;
+                let l = lm.forward(&t, *pos)?.squeeze(0)?.to_vec1()?;
+                *pos += 1;
+                Ok(l)
+            }
+            Source::Remote { ctx, .. } => {
+                ctx.push(id);
+                self.remote_logits()
+            }
+        }
+    }
+
+    fn remote_logits(&self) -> Result<Vec<f32>> {
+        let Source::Remote { client, ctx, rows } = self else {
+            unreachable!("only called on a remote source")
+        };
+        let c = client.complete(ctx, 1, client.endpoint.top_logprobs)?;
+        let mut logits = vec![f32::NEG_INFINITY; *rows];
+        let mut any = false;
+        for (t, lp) in c.steps.first().map(|s| s.top.as_slice()).unwrap_or(&[]) {
+            if let TokenRef::Id(i) = t {
+                if let Some(slot) = logits.get_mut(*i as usize) {
+                    *slot = *lp as f32;
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            bail!(
+                "{}: the engine returned no log-probabilities by token id; sampling through \
+                 it needs them (llama.cpp's server, or vLLM's return_tokens_as_token_ids)",
+                client.endpoint.url
+            );
+        }
+        Ok(logits)
+    }
+}
 
 /// One step of the trace: what the sampler saw and chose.
 #[derive(Debug, Clone)]
@@ -68,11 +141,20 @@ pub fn generate(
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generation> {
     let start = Instant::now();
-    let dev = &v.info.device;
     let max_pos = v.info.max_positions;
     let eos = v.vocab.eos_id;
-    let mut lm = v.lm.fork();
-    lm.reset(true)?;
+    let mut source = match &v.engine {
+        Engine::Local(lm) => Source::Local {
+            lm: lm.fork(),
+            dev: &v.info.device,
+            pos: 0,
+        },
+        Engine::Remote(client) => Source::Remote {
+            client,
+            ctx: Vec::new(),
+            rows: v.info.vocab_size,
+        },
+    };
     let mut ids = Vec::new();
     let mut trace = Vec::new();
     let mut pauses = 0;
@@ -89,8 +171,7 @@ pub fn generate(
             seconds: 0.0,
         });
     }
-    let t = Tensor::from_vec(prompt.to_vec(), (1, pos), dev)?;
-    let mut logits: Vec<f32> = lm.forward(&t, 0)?.squeeze(0)?.to_vec1()?;
+    let mut logits = source.start(prompt)?;
     let stop = loop {
         let s = sampler.step(&logits, opts.pause_token);
         let id = s.choice.id();
@@ -126,8 +207,7 @@ pub fn generate(
         if pos + 1 > max_pos {
             break Stop::ContextFull;
         }
-        let t = Tensor::from_vec(vec![id], (1, 1), dev)?;
-        logits = lm.forward(&t, pos)?.squeeze(0)?.to_vec1()?;
+        logits = source.push(id)?;
         pos += 1;
     };
     if text.len() > shown && text.is_char_boundary(shown) {

@@ -209,7 +209,7 @@ pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
     let mut dh_sum = vec![0f64; pool.len()];
     let bar = crate::progress::bar_always(ctxs.len() as u64, "contexts");
     for ctx in &ctxs {
-        let mut lm = v.lm.fork();
+        let mut lm = v.local("pause ranking")?.fork();
         lm.reset(true)?;
         let t = Tensor::from_vec(ctx.clone(), (1, ctx.len()), dev)?;
         let p = log_softmax(&lm.forward(&t, 0)?)?;

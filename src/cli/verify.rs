@@ -45,6 +45,8 @@ pub struct EngineArgs {
     pub no_kv_cache: bool,
     #[arg(long, hide = true)]
     pub no_prefix_cache: bool,
+    #[command(flatten)]
+    pub backend: super::backend::BackendArgs,
 }
 
 impl EngineArgs {
@@ -59,6 +61,7 @@ impl EngineArgs {
         s.tokenizer = self.tok.tokenizer.clone();
         s.load = self.tok.load_options();
         s.device = model::parse_device(&self.device)?;
+        s.backend = self.backend.resolve()?;
         s.dtype = self.dtype.as_deref().map(model::parse_dtype).transpose()?;
         let published = self.batch_size == 1;
         s.engine = if published {

@@ -8,17 +8,14 @@ use serde_json::json;
 
 use super::escape::quoted;
 use super::escape::visible;
-use crate::verify::{VerifyReport, VerifySettings};
+use crate::verify::{Verdict, VerifyReport, VerifySettings};
 
 fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
-    for v in [
-        "strongly_under_trained",
-        "under_trained",
-        "unclear",
-        "trained",
-    ] {
-        m.insert(v, 0);
+    for v in Verdict::ALL {
+        if v != Verdict::Inconclusive {
+            m.insert(v.name(), 0);
+        }
     }
     for row in &r.rows {
         *m.entry(row.verdict.name()).or_default() += 1;
@@ -29,9 +26,11 @@ fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
 pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
     json!({
         "model": r.info.dir.display().to_string(),
-        "arch": r.info.arch.name(),
-        "device": format!("{:?}", r.info.device),
-        "dtype": format!("{:?}", r.info.dtype),
+        "arch": r.info.arch.map(|a| a.name()),
+        "device": r.info.served.is_none().then(|| format!("{:?}", r.info.device)),
+        "dtype": r.info.served.is_none().then(|| format!("{:?}", r.info.dtype)),
+        "served": r.info.served,
+        "bounded_scores": r.rows.iter().filter(|x| x.bound).count(),
         "placeholder": {"id": r.placeholder.0, "text": r.placeholder.1},
         "prompts": r.prompts.iter().map(|p| json!({
             "name": p.name, "k": p.k, "k_published": p.k_published, "tokens": p.ids.len()
@@ -47,14 +46,21 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
 }
 
 pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) -> Result<()> {
-    writeln!(
-        out,
-        "model        {} ({}, {:?}, {:?})",
-        r.info.dir.display(),
-        r.info.arch.name(),
-        r.info.device,
-        r.info.dtype
-    )?;
+    match (&r.info.served, r.info.arch) {
+        (Some(engine), _) => writeln!(
+            out,
+            "model        {} (served by {engine})",
+            r.info.dir.display()
+        )?,
+        (None, arch) => writeln!(
+            out,
+            "model        {} ({}, {:?}, {:?})",
+            r.info.dir.display(),
+            arch.map_or("?", |a| a.name()),
+            r.info.device,
+            r.info.dtype
+        )?,
+    }
     writeln!(
         out,
         "placeholder  {} {:?} (the candidate replaces it in every slot)",
@@ -89,6 +95,14 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
     writeln!(out)?;
     for (v, n) in verdict_counts(r) {
         writeln!(out, "  {v:<24} {n:>7}")?;
+    }
+    let bounded = r.rows.iter().filter(|x| x.bound).count();
+    if bounded > 0 {
+        writeln!(
+            out,
+            "\n{bounded} scores are upper bounds (the candidate was not among the engine's top \
+             log-probabilities); `inconclusive` where the bound does not decide the verdict"
+        )?;
     }
     let mut under: Vec<_> = r
         .rows
@@ -131,7 +145,11 @@ pub fn write_glitch_csv(
             .map(|s| s.to_string())
             .collect();
         header.extend(names.iter().map(|n| format!("p_{n}")));
-        header.extend(["score".to_string(), "verdict".to_string()]);
+        header.extend([
+            "score".to_string(),
+            "verdict".to_string(),
+            "score_bound".to_string(),
+        ]);
         c.write_record(&header)?;
         for id in 0..scan.indicators.rows as u32 {
             let mut row = super::scan::csv_row(scan, id);
@@ -144,8 +162,9 @@ pub fn write_glitch_csv(
                     );
                     row.push(crate::verify::resume::fmt_score(r.score));
                     row.push(r.verdict.name().to_string());
+                    row.push(crate::verify::resume::bound_name(r.bound).to_string());
                 }
-                None => row.extend(std::iter::repeat_n(String::new(), names.len() + 2)),
+                None => row.extend(std::iter::repeat_n(String::new(), names.len() + 3)),
             }
             c.write_record(&row)?;
         }

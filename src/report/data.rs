@@ -392,7 +392,8 @@ impl VerifyData {
             .iter()
             .map(String::from)
             .collect();
-        let n = h.len();
+        // Logs before the `score_bound` column end at `verdict`.
+        let n = h.len() - (h.last().map(String::as_str) == Some("score_bound")) as usize;
         if n < 4
             || h[0] != "id"
             || h[1] != "decoded"

@@ -124,6 +124,7 @@ pub(crate) fn section(r: &Report, s: &ScanData) -> Result<Section> {
             "under_trained",
             "unclear",
             "trained",
+            "inconclusive",
         ];
         let mut m = vec![[0usize; 3]; names.len()];
         for row in &v.rows {

@@ -14,15 +14,22 @@ const MAX_ROWS: usize = 3000;
 /// Scores below this are drawn at it on the log axis.
 const FLOOR: f64 = 1e-12;
 
-const VERDICTS: [&str; 4] = [
+const VERDICTS: [&str; 5] = [
     "strongly_under_trained",
     "under_trained",
     "unclear",
     "trained",
+    "inconclusive",
 ];
 
 pub(crate) fn section(r: &Report, v: &VerifyData) -> Result<Section> {
-    let colors = [plots::RED, plots::ORANGE, plots::GREY, plots::GREEN];
+    let colors = [
+        plots::RED,
+        plots::ORANGE,
+        plots::GREY,
+        plots::GREEN,
+        plots::SKY,
+    ];
     let mut counts = [0usize; 4];
     for row in &v.rows {
         if let Some(k) = VERDICTS.iter().position(|n| *n == row.verdict.name()) {

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod model;
 pub mod prompts;
+pub mod remote;
 pub mod resume;
 
 use std::path::PathBuf;
@@ -14,6 +15,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 
 use crate::audit::{self, AuditReport};
+use crate::openai::bound::Bound;
+use crate::openai::vocab_check::{self, VocabCheck};
+use crate::openai::{Client, Endpoint};
 use crate::progress;
 use crate::vocab::{self, LoadOptions, Vocab};
 use engine::{EngineOptions, Scorer};
@@ -45,6 +49,8 @@ pub enum Verdict {
     UnderTrained,
     Unclear,
     Trained,
+    /// A served model's top log-probabilities bound the score but do not decide it.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -59,23 +65,37 @@ impl Verdict {
             Verdict::Unclear
         }
     }
+    /// The verdict when the score is only known to lie in `[b.lo, b.hi]`: decided only
+    /// when every score in the interval gives the same verdict. An exact score (lo = hi)
+    /// gets [`Verdict::of`].
+    pub fn of_bound(b: Bound, t: &Thresholds) -> Verdict {
+        let (lo, hi) = (Verdict::of(b.lo, t), Verdict::of(b.hi, t));
+        if lo == hi {
+            lo
+        } else if b.hi < t.under {
+            Verdict::UnderTrained
+        } else {
+            Verdict::Inconclusive
+        }
+    }
+    pub const ALL: [Verdict; 5] = [
+        Verdict::StronglyUnderTrained,
+        Verdict::UnderTrained,
+        Verdict::Unclear,
+        Verdict::Trained,
+        Verdict::Inconclusive,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Verdict::StronglyUnderTrained => "strongly_under_trained",
             Verdict::UnderTrained => "under_trained",
             Verdict::Unclear => "unclear",
             Verdict::Trained => "trained",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
     pub fn parse(s: &str) -> Option<Verdict> {
-        [
-            Verdict::StronglyUnderTrained,
-            Verdict::UnderTrained,
-            Verdict::Unclear,
-            Verdict::Trained,
-        ]
-        .into_iter()
-        .find(|v| v.name() == s)
+        Verdict::ALL.into_iter().find(|v| v.name() == s)
     }
     /// Under-trained in either degree.
     pub fn is_under_trained(self) -> bool {
@@ -90,7 +110,25 @@ pub struct Row {
     pub decoded: String,
     pub prompt_scores: Vec<Option<f32>>,
     pub score: f32,
+    /// `score` is an upper bound, not the probability itself (a served model's candidate
+    /// was not among the returned top log-probabilities).
+    pub bound: bool,
     pub verdict: Verdict,
+}
+
+/// Where the forward passes run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// candle, in this process.
+    InProcess,
+    /// A serving engine's OpenAI-compatible completions API.
+    OpenAi(Endpoint),
+}
+
+/// The loaded backend.
+pub enum Engine {
+    Local(Lm),
+    Remote(Client),
 }
 
 /// Which ids to verify.
@@ -118,6 +156,7 @@ pub struct VerifySettings {
     pub templates: Vec<Template>,
     /// Append rows here as they are done; resume from it when it exists.
     pub csv: Option<PathBuf>,
+    pub backend: Backend,
 }
 
 impl VerifySettings {
@@ -139,6 +178,7 @@ impl VerifySettings {
             thresholds: Thresholds::default(),
             templates: prompts::TEMPLATES.to_vec(),
             csv: None,
+            backend: Backend::InProcess,
         }
     }
 }
@@ -157,17 +197,35 @@ pub struct VerifyReport {
 
 /// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
 pub struct Verifier {
-    pub lm: Lm,
+    pub engine: Engine,
     pub info: ModelInfo,
     pub vocab: Vocab,
     pub audit: AuditReport,
     pub bos: Option<u32>,
+    /// What the check of a served model's vocabulary compared.
+    pub vocab_check: Option<VocabCheck>,
 }
 
 impl Verifier {
     pub fn load(s: &VerifySettings) -> Result<Verifier> {
         let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
         let vocab = vocab::load(&tok_path, &s.load)?;
+        if let Backend::OpenAi(ep) = &s.backend {
+            let info = model::served_info(&s.model, &vocab, ep)?;
+            let audit = audit::audit(&vocab);
+            let bos = wants_bos(&s.model, &vocab);
+            let mut client = Client::new(ep.clone())?;
+            let check =
+                vocab_check::check(&mut client, &vocab, &audit, bos, Some(info.vocab_size))?;
+            return Ok(Verifier {
+                engine: Engine::Remote(client),
+                info,
+                vocab,
+                audit,
+                bos,
+                vocab_check: Some(check),
+            });
+        }
         let (lm, info) = model::load(&s.model, &s.device, s.dtype)?;
         if vocab.len() > info.vocab_size {
             bail!(
@@ -181,12 +239,21 @@ impl Verifier {
         let audit = audit::audit(&vocab);
         let bos = wants_bos(&s.model, &vocab);
         Ok(Verifier {
-            lm,
+            engine: Engine::Local(lm),
             info,
             vocab,
             audit,
             bos,
+            vocab_check: None,
         })
+    }
+
+    /// The in-process model, for the commands that need full logits.
+    pub fn local(&self, what: &str) -> Result<&Lm> {
+        match &self.engine {
+            Engine::Local(lm) => Ok(lm),
+            Engine::Remote(_) => bail!("{what} needs the in-process backend (full logits)"),
+        }
     }
 
     pub fn resolve_ids(&self, src: &IdSource) -> Result<Vec<u32>> {
@@ -255,55 +322,94 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
         .collect();
     let resumed = ids.len() - todo.len();
 
-    let mut scorers: Vec<Scorer> = built
-        .iter()
-        .map(|p| Scorer::new(&v.lm, &v.info.device, p, s.engine))
-        .collect();
     let stop = s.early_stop.then_some(s.thresholds.trained);
     let bar = progress::bar_always(todo.len() as u64, "verifying");
     let mut new_rows: Vec<Row> = Vec::with_capacity(todo.len());
-    let chunk = s.engine.batch_size.max(1);
-    for batch in todo.chunks(chunk) {
-        let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
-        for (k, scorer) in scorers.iter_mut().enumerate() {
-            let active: Vec<usize> = (0..batch.len())
-                .filter(|&i| {
-                    let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
-                    stop.is_none_or(|t| best <= t)
-                })
+    let decoded = |id: u32| {
+        v.audit
+            .token(id)
+            .map(|t| t.decoded.clone())
+            .unwrap_or_default()
+    };
+    match &v.engine {
+        Engine::Local(lm) => {
+            let mut scorers: Vec<Scorer> = built
+                .iter()
+                .map(|p| Scorer::new(lm, &v.info.device, p, s.engine))
                 .collect();
-            if active.is_empty() {
-                break;
-            }
-            let cands: Vec<u32> = active.iter().map(|&i| batch[i]).collect();
-            let got = scorer.score(&cands, stop)?;
-            for (&i, p) in active.iter().zip(got) {
-                scores[i][k] = Some(p);
-            }
-        }
-        let rows: Vec<Row> = batch
-            .iter()
-            .zip(scores)
-            .map(|(&id, ps)| {
-                let score = ps.iter().flatten().fold(0f32, |a, &b| a.max(b));
-                Row {
-                    id,
-                    decoded: v
-                        .audit
-                        .token(id)
-                        .map(|t| t.decoded.clone())
-                        .unwrap_or_default(),
-                    prompt_scores: ps,
-                    score,
-                    verdict: Verdict::of(score, &s.thresholds),
+            for batch in todo.chunks(s.engine.batch_size.max(1)) {
+                let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
+                for (k, scorer) in scorers.iter_mut().enumerate() {
+                    let active: Vec<usize> = (0..batch.len())
+                        .filter(|&i| {
+                            let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
+                            stop.is_none_or(|t| best <= t)
+                        })
+                        .collect();
+                    if active.is_empty() {
+                        break;
+                    }
+                    let cands: Vec<u32> = active.iter().map(|&i| batch[i]).collect();
+                    let got = scorer.score(&cands, stop)?;
+                    for (&i, p) in active.iter().zip(got) {
+                        scores[i][k] = Some(p);
+                    }
                 }
-            })
-            .collect();
-        if let Some(l) = log.as_mut() {
-            l.append(&rows)?;
+                let rows: Vec<Row> = batch
+                    .iter()
+                    .zip(scores)
+                    .map(|(&id, ps)| {
+                        let score = ps.iter().flatten().fold(0f32, |a, &b| a.max(b));
+                        Row {
+                            id,
+                            decoded: decoded(id),
+                            prompt_scores: ps,
+                            score,
+                            bound: false,
+                            verdict: Verdict::of(score, &s.thresholds),
+                        }
+                    })
+                    .collect();
+                if let Some(l) = log.as_mut() {
+                    l.append(&rows)?;
+                }
+                bar.inc(batch.len() as u64);
+                new_rows.extend(rows);
+            }
         }
-        bar.inc(batch.len() as u64);
-        new_rows.extend(rows);
+        Engine::Remote(client) => {
+            let scorer =
+                remote::Scorer::new(client, &v.audit, &built, s.engine.steps, stop);
+            // Rows are logged in request order, a few rounds of requests at a time, so an
+            // uninterrupted run writes the same file whatever the timing.
+            let chunk = client.endpoint.concurrency.max(1) * 4;
+            for batch in todo.chunks(chunk) {
+                let got = crate::openai::pool::map(batch, client.endpoint.concurrency, |&id| {
+                    scorer.score(id)
+                });
+                let mut rows = Vec::with_capacity(batch.len());
+                let mut failure = None;
+                for (&id, r) in batch.iter().zip(got) {
+                    match r {
+                        Some(Ok(ps)) => rows.push(remote::row(id, decoded(id), &ps, &s.thresholds)),
+                        Some(Err(e)) => {
+                            failure.get_or_insert(e);
+                        }
+                        None => {}
+                    }
+                }
+                // Keep every finished row, even when the engine failed mid-batch.
+                if let Some(l) = log.as_mut() {
+                    l.append(&rows)?;
+                }
+                bar.inc(rows.len() as u64);
+                new_rows.extend(rows);
+                if let Some(e) = failure {
+                    bar.finish_and_clear();
+                    return Err(e);
+                }
+            }
+        }
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();

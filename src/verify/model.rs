@@ -36,7 +36,10 @@ impl Arch {
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
     pub dir: PathBuf,
-    pub arch: Arch,
+    /// `None` for a served model: the engine knows its architecture, we need not.
+    pub arch: Option<Arch>,
+    /// The engine a served model runs on (`--backend openai`): URL and model name.
+    pub served: Option<String>,
     pub vocab_size: usize,
     pub max_positions: usize,
     pub hidden_size: usize,
@@ -248,6 +251,56 @@ fn check_llama_tensors(files: &[PathBuf], layers: usize, tied: bool) -> Result<(
 
 /// Load the model in `dir` on `device`. `dtype` defaults to f32 on CPU (candle's CPU
 /// kernels are fastest and exact there) and to the checkpoint's dtype on CUDA.
+/// What we need to know of a model served by an engine: its config.json when the model
+/// directory has one (vocabulary size, context), else the tokenizer's size and no limit
+/// of our own on the context (the engine enforces its own).
+pub fn served_info(
+    dir: &Path,
+    vocab: &crate::vocab::Vocab,
+    ep: &crate::openai::Endpoint,
+) -> Result<ModelInfo> {
+    let config = if dir.join("config.json").is_file() {
+        Some(read_config(dir)?)
+    } else {
+        None
+    };
+    let field = |k: &str| {
+        config
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize)
+    };
+    let vocab_size = field("vocab_size").unwrap_or(vocab.len());
+    if vocab.len() > vocab_size {
+        bail!(
+            "{}: the tokenizer has {} ids but the model's vocab_size is {}: the tokenizer \
+             does not match the model",
+            vocab.source.display(),
+            vocab.len(),
+            vocab_size
+        );
+    }
+    Ok(ModelInfo {
+        dir: dir.to_path_buf(),
+        arch: None,
+        served: Some(format!(
+            "{}{}",
+            ep.url,
+            ep.model
+                .as_deref()
+                .map(|m| format!(" model {m}"))
+                .unwrap_or_default()
+        )),
+        vocab_size,
+        max_positions: field("max_position_embeddings").unwrap_or(1 << 20),
+        hidden_size: field("hidden_size").unwrap_or(0),
+        layers: field("num_hidden_layers").unwrap_or(0),
+        dtype: DType::F32,
+        device: Device::Cpu,
+    })
+}
+
 pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, ModelInfo)> {
     if !dir.is_dir() {
         bail!("{}: not a model directory", dir.display());
@@ -272,7 +325,8 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
     };
     let info = ModelInfo {
         dir: dir.to_path_buf(),
-        arch,
+        arch: Some(arch),
+        served: None,
         vocab_size: need("vocab_size")?,
         max_positions: need("max_position_embeddings")?,
         hidden_size: need("hidden_size")?,

@@ -15,8 +15,21 @@ use crate::output::escape::spreadsheet;
 pub fn header(prompts: &[&str]) -> Vec<String> {
     let mut h = vec!["id".to_string(), "decoded".to_string()];
     h.extend(prompts.iter().map(|p| p.to_string()));
-    h.extend(["score".to_string(), "verdict".to_string()]);
+    h.extend([
+        "score".to_string(),
+        "verdict".to_string(),
+        "score_bound".to_string(),
+    ]);
     h
+}
+
+/// `exact`: the score is the probability; `upper`: only an upper bound on it is known.
+pub fn bound_name(bound: bool) -> &'static str {
+    if bound {
+        "upper"
+    } else {
+        "exact"
+    }
 }
 
 /// Scores are written with 7 significant digits, so a resumed file is byte-identical to
@@ -32,7 +45,11 @@ pub fn record(r: &Row) -> Vec<String> {
             .iter()
             .map(|s| s.map(fmt_score).unwrap_or_default()),
     );
-    v.extend([fmt_score(r.score), r.verdict.name().to_string()]);
+    v.extend([
+        fmt_score(r.score),
+        r.verdict.name().to_string(),
+        bound_name(r.bound).to_string(),
+    ]);
     v
 }
 
@@ -125,11 +142,17 @@ fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
         .context("score is not a number")?;
     let verdict = Verdict::parse(field(3 + n_prompts))
         .ok_or_else(|| anyhow::anyhow!("unknown verdict {:?}", field(3 + n_prompts)))?;
+    let bound = match field(4 + n_prompts) {
+        "exact" => false,
+        "upper" => true,
+        other => bail!("score_bound is {other:?}, not exact or upper"),
+    };
     Ok(Row {
         id,
         decoded: field(1).to_string(),
         prompt_scores,
         score,
+        bound,
         verdict,
     })
 }

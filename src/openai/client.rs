@@ -1,0 +1,213 @@
+//! The HTTP side: one blocking client shared by worker threads, with timeouts and retries.
+//!
+//! Engines under load answer 429 or 503, restart, or stall; a long verification run must
+//! ride through that. Requests that fail that way are retried with exponential backoff
+//! (honouring `Retry-After`); an answer that is not what the API promises (malformed JSON,
+//! no logprobs) is an error at once, since asking again would get the same.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::logprobs::{self, Choice};
+
+/// Where the engine is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Base URL of the API, e.g. `http://127.0.0.1:8080/v1`.
+    pub url: String,
+    pub api_key: Option<String>,
+    /// Model name sent with each request; asked from `/models` when not given.
+    pub model: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Limit for one request, connection to last byte.
+    pub timeout: Duration,
+    /// Further tries after a failed one (429, 5xx, timeout, connection refused).
+    pub retries: u32,
+    /// Log-probabilities asked per step (vLLM allows 20 by default, the OpenAI API 5).
+    pub top_logprobs: usize,
+}
+
+impl Endpoint {
+    pub fn new(url: &str) -> Endpoint {
+        Endpoint {
+            url: url.trim_end_matches('/').to_string(),
+            api_key: None,
+            model: None,
+            concurrency: 8,
+            timeout: Duration::from_secs(60),
+            retries: 4,
+            top_logprobs: 20,
+        }
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    pub endpoint: Endpoint,
+    /// First wait before a retry; doubled each try, at most 8 s.
+    backoff_base: Duration,
+}
+
+/// Why a try failed, and whether another try may help.
+enum Failure {
+    Retry(String),
+    Fatal(anyhow::Error),
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Result<Client> {
+        let u = &endpoint.url;
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            bail!("--url {u:?}: expected http://HOST:PORT/v1 or https://…");
+        }
+        if endpoint.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(endpoint.timeout))
+            .http_status_as_error(false)
+            .max_idle_connections_per_host(endpoint.concurrency.max(1))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            endpoint,
+            backoff_base: Duration::from_millis(250),
+        })
+    }
+
+    /// Shorter waits between tries (tests of retry paths).
+    pub fn with_backoff_base(mut self, d: Duration) -> Self {
+        self.backoff_base = d;
+        self
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.endpoint.url, path)
+    }
+
+    /// `GET /models`: the served model's name, and what the engine says about it.
+    pub fn models(&self) -> Result<Value> {
+        self.request(None, "models")
+    }
+
+    /// Fill in the model name from `/models` when none was given (vLLM requires it).
+    pub fn resolve_model(&mut self) -> Result<Value> {
+        let models = self.models()?;
+        if self.endpoint.model.is_none() {
+            self.endpoint.model = models
+                .get("data")
+                .and_then(|d| d.get(0))
+                .and_then(|m| m.get("id"))
+                .and_then(|i| i.as_str())
+                .map(String::from);
+        }
+        Ok(models)
+    }
+
+    /// Greedy completion of a token-id prompt with the top log-probabilities per step.
+    pub fn complete(&self, prompt: &[u32], max_tokens: usize, logprobs: usize) -> Result<Choice> {
+        let mut body = json!({
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "logprobs": logprobs,
+            "n": 1,
+            "stream": false,
+            // vLLM: name tokens by id in the logprobs (ignored by engines that do not know it).
+            "return_tokens_as_token_ids": true,
+        });
+        if let Some(m) = &self.endpoint.model {
+            body["model"] = json!(m);
+        }
+        let v = self.request(Some(&body), "completions")?;
+        logprobs::parse_completion(&v).with_context(|| {
+            format!("{}: unexpected completions answer", self.url("completions"))
+        })
+    }
+
+    fn request(&self, body: Option<&Value>, path: &str) -> Result<Value> {
+        let url = self.url(path);
+        let mut last = String::new();
+        for attempt in 0..=self.endpoint.retries {
+            if attempt > 0 {
+                let wait = self.backoff_base * 2u32.saturating_pow(attempt - 1);
+                std::thread::sleep(wait.min(Duration::from_secs(8)));
+            }
+            match self.try_once(&url, body) {
+                Ok(v) => return Ok(v),
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Retry(why)) => last = why,
+            }
+        }
+        bail!(
+            "{url}: {last} ({} tries; is the engine running? a rerun with the same --csv \
+             resumes)",
+            self.endpoint.retries + 1
+        )
+    }
+
+    fn try_once(&self, url: &str, body: Option<&Value>) -> std::result::Result<Value, Failure> {
+        let res = match body {
+            Some(b) => {
+                let mut r = self.agent.post(url).header("Content-Type", "application/json");
+                if let Some(k) = &self.endpoint.api_key {
+                    r = r.header("Authorization", format!("Bearer {k}"));
+                }
+                r.send(b.to_string())
+            }
+            None => {
+                let mut r = self.agent.get(url);
+                if let Some(k) = &self.endpoint.api_key {
+                    r = r.header("Authorization", format!("Bearer {k}"));
+                }
+                r.call()
+            }
+        };
+        let mut resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Timeout(_)) => {
+                return Err(Failure::Retry(format!(
+                    "no answer within {} s",
+                    self.endpoint.timeout.as_secs_f64()
+                )))
+            }
+            Err(e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed)) => {
+                return Err(Failure::Retry(format!("cannot connect: {e}")))
+            }
+            Err(ureq::Error::HostNotFound) => {
+                return Err(Failure::Fatal(anyhow!("{url}: host not found")))
+            }
+            Err(e) => return Err(Failure::Retry(format!("request failed: {e}"))),
+        };
+        let status = resp.status().as_u16();
+        let mut text = String::new();
+        let read = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .reader()
+            .read_to_string(&mut text);
+        if let Err(e) = read {
+            return Err(Failure::Retry(format!("answer cut off: {e}")));
+        }
+        if status == 429 || status >= 500 {
+            let snippet: String = text.chars().take(200).collect();
+            return Err(Failure::Retry(format!("HTTP {status}: {snippet}")));
+        }
+        if status != 200 {
+            let snippet: String = text.chars().take(300).collect();
+            return Err(Failure::Fatal(anyhow!("{url}: HTTP {status}: {snippet}")));
+        }
+        serde_json::from_str::<Value>(&text).map_err(|e| {
+            let snippet: String = text.chars().take(200).collect();
+            Failure::Fatal(anyhow!(
+                "{url}: the engine's answer is not JSON ({e}): {snippet:?}"
+            ))
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Before a long run, make sure the engine's token ids mean what the tokenizer's do: a
+//! verification against the wrong vocabulary would score the wrong tokens and look fine.
+
+use anyhow::{bail, Result};
+
+use super::logprobs::TokenRef;
+use super::Client;
+use crate::audit::AuditReport;
+use crate::vocab::Vocab;
+
+/// What the check compared.
+#[derive(Debug, Clone, Default)]
+pub struct VocabCheck {
+    /// The engine's own vocabulary size, when it says (llama.cpp: `/models` meta.n_vocab).
+    pub engine_vocab: Option<usize>,
+    /// Ids whose text the engine gave and we compared.
+    pub compared: usize,
+}
+
+const PROBE: &str = "The quick brown fox jumps over the lazy dog, and then the dog";
+
+/// Ask `/models` and one short completion; compare every id the engine names with its
+/// text against the tokenizer. `rows` is the model's vocabulary size when known.
+pub fn check(
+    client: &mut Client,
+    vocab: &Vocab,
+    audit: &AuditReport,
+    bos: Option<u32>,
+    rows: Option<usize>,
+) -> Result<VocabCheck> {
+    let url = client.endpoint.url.clone();
+    let models = client.resolve_model()?;
+    let engine_vocab = models
+        .get("data")
+        .and_then(|d| d.get(0))
+        .and_then(|m| m.get("meta"))
+        .and_then(|m| m.get("n_vocab"))
+        .and_then(|n| n.as_u64())
+        .map(|n| n as usize);
+    if let Some(n) = engine_vocab {
+        if n < vocab.len() || rows.is_some_and(|r| r != n) {
+            bail!(
+                "{url}: the engine's vocabulary has {n} ids, the tokenizer {} ({}){}: they do \
+                 not match",
+                vocab.len(),
+                vocab.source.display(),
+                rows.map(|r| format!(" and the model config {r}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let mut prompt: Vec<u32> = bos.into_iter().collect();
+    prompt.extend(
+        vocab
+            .tokenizer
+            .encode_fast(PROBE, false)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .get_ids(),
+    );
+    let choice = client.complete(&prompt, 4, client.endpoint.top_logprobs)?;
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    for (id, bytes) in choice.steps.iter().flat_map(|s| s.named.iter()) {
+        let Some(t) = audit.token(*id) else {
+            if *id as usize >= rows.unwrap_or(vocab.len()) {
+                wrong.push(format!("id {id} is past the tokenizer's {} ids", vocab.len()));
+            }
+            continue;
+        };
+        // Specials render as "" or as their text depending on the engine; partial UTF-8
+        // is cut differently by each. Plain text tokens must agree exactly.
+        if vocab.special_ids.contains(id) || t.decoded.contains('\u{FFFD}') {
+            continue;
+        }
+        compared += 1;
+        if t.decoded.as_bytes() != bytes.as_slice() {
+            wrong.push(format!(
+                "id {id} is {:?} there, {:?} here",
+                String::from_utf8_lossy(bytes),
+                t.decoded
+            ));
+        }
+    }
+    // Engines that name tokens only by id: the generated text must be the decoded ids.
+    if compared == 0 {
+        let ids: Option<Vec<u32>> = choice
+            .steps
+            .iter()
+            .map(|s| match s.chosen {
+                TokenRef::Id(i) => Some(i),
+                TokenRef::Text(_) => None,
+            })
+            .collect();
+        if let (Some(ids), Some(text)) = (ids, &choice.text) {
+            let ours = vocab
+                .tokenizer
+                .decode(&ids, false)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            compared = ids.len();
+            if ours.trim() != text.trim() {
+                wrong.push(format!(
+                    "ids {ids:?} are {text:?} there, {ours:?} here"
+                ));
+            }
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "{url}: the engine's vocabulary does not match the tokenizer {}: {}",
+            vocab.source.display(),
+            wrong.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        );
+    }
+    Ok(VocabCheck {
+        engine_vocab,
+        compared,
+    })
+}
