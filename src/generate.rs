@@ -12,9 +12,14 @@ use crate::sampler::{Choice, Sampler};
 use crate::verify::model::Lm;
 use crate::verify::{Engine, Verifier};
 
-/// Where the next-token logits come from.
+/// Where the next-token logits come from. (One per generation; a Box would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 enum Source<'a> {
-    Local { lm: Lm, dev: &'a Device, pos: usize },
+    Local {
+        lm: Lm,
+        dev: &'a Device,
+        pos: usize,
+    },
     /// A served model: one request per token with the whole context as ids. Only the top
     /// log-probabilities come back, so the logits are those and −∞ elsewhere: the sampler
     /// sees the distribution cut to the top k and renormalized (docs/sampler.md).

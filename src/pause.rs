@@ -15,7 +15,10 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::audit::Category;
-use crate::verify::{self, Verifier, VerifySettings};
+use crate::openai::logprobs::TokenRef;
+use crate::openai::Client;
+use crate::verify::model::Lm;
+use crate::verify::{self, Engine, Verifier, VerifySettings};
 
 /// Where a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -203,29 +206,19 @@ pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
     for t in &v.audit.tokens {
         *by_text.entry(t.decoded.as_str()).or_default() += 1;
     }
-    let dev = &v.info.device;
     let mut kl_sum = vec![0f64; pool.len()];
     let mut kl_max = vec![0f64; pool.len()];
     let mut dh_sum = vec![0f64; pool.len()];
     let bar = crate::progress::bar_always(ctxs.len() as u64, "contexts");
     for ctx in &ctxs {
-        let mut lm = v.local("pause ranking")?.fork();
-        lm.reset(true)?;
-        let t = Tensor::from_vec(ctx.clone(), (1, ctx.len()), dev)?;
-        let p = log_softmax(&lm.forward(&t, 0)?)?;
-        let hp = entropy_bits(&p);
-        for (k, (id, _)) in pool.iter().enumerate() {
-            let mut m = lm.fork();
-            let t = Tensor::from_vec(vec![*id], (1, 1), dev)?;
-            let q = log_softmax(&m.forward(&t, ctx.len())?)?;
-            let kl: f64 = p
-                .iter()
-                .zip(&q)
-                .map(|(&lp, &lq)| (lp as f64).exp() * (lp as f64 - lq as f64))
-                .sum();
+        let (kls, dhs) = match &v.engine {
+            Engine::Local(lm) => disturbance_local(lm, &v.info.device, ctx, &pool)?,
+            Engine::Remote(client) => disturbance_remote(client, ctx, &pool)?,
+        };
+        for (k, (kl, dh)) in kls.into_iter().zip(dhs).enumerate() {
             kl_sum[k] += kl;
             kl_max[k] = kl_max[k].max(kl);
-            dh_sum[k] += entropy_bits(&q) - hp;
+            dh_sum[k] += dh;
         }
         bar.inc(1);
     }
@@ -262,6 +255,86 @@ pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
         contexts: ctxs.len(),
         context_source: from,
     })
+}
+
+/// KL(p‖q) of the next-token distribution with each candidate appended to the context, and
+/// the entropy change (bits), with the full logits of the in-process model.
+fn disturbance_local(
+    lm: &Lm,
+    dev: &Device,
+    ctx: &[u32],
+    pool: &[(u32, Source)],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut lm = lm.fork();
+    lm.reset(true)?;
+    let t = Tensor::from_vec(ctx.to_vec(), (1, ctx.len()), dev)?;
+    let p = log_softmax(&lm.forward(&t, 0)?)?;
+    let hp = entropy_bits(&p);
+    let (mut kls, mut dhs) = (Vec::new(), Vec::new());
+    for (id, _) in pool {
+        let mut m = lm.fork();
+        let t = Tensor::from_vec(vec![*id], (1, 1), dev)?;
+        let q = log_softmax(&m.forward(&t, ctx.len())?)?;
+        kls.push(
+            p.iter()
+                .zip(&q)
+                .map(|(&lp, &lq)| (lp as f64).exp() * (lp as f64 - lq as f64))
+                .sum(),
+        );
+        dhs.push(entropy_bits(&q) - hp);
+    }
+    Ok((kls, dhs))
+}
+
+/// The same through a serving engine, which returns only the top-k log-probabilities:
+/// both distributions are cut to their top k and renormalized, and a token of p missing
+/// from q's list is given q's smallest listed probability (docs/serving.md).
+fn disturbance_remote(
+    client: &Client,
+    ctx: &[u32],
+    pool: &[(u32, Source)],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let top = |ids: &[u32]| -> Result<HashMap<u32, f64>> {
+        let c = client.complete(ids, 1, client.endpoint.top_logprobs)?;
+        let mut m: HashMap<u32, f64> = HashMap::new();
+        for (t, lp) in c.steps.first().map(|s| s.top.as_slice()).unwrap_or(&[]) {
+            if let TokenRef::Id(i) = t {
+                m.insert(*i, *lp);
+            }
+        }
+        if m.is_empty() {
+            bail!(
+                "{}: no log-probabilities by token id; the pause ranking needs them",
+                client.endpoint.url
+            );
+        }
+        let z = m.values().map(|l| l.exp()).sum::<f64>().ln();
+        m.values_mut().for_each(|l| *l -= z);
+        Ok(m)
+    };
+    let p = top(ctx)?;
+    let entropy = |m: &HashMap<u32, f64>| {
+        -m.values().map(|l| l.exp() * l).sum::<f64>() / std::f64::consts::LN_2
+    };
+    let hp = entropy(&p);
+    let got = crate::openai::pool::map(pool, client.endpoint.concurrency, |(id, _)| {
+        let mut ids = ctx.to_vec();
+        ids.push(*id);
+        top(&ids)
+    });
+    let (mut kls, mut dhs) = (Vec::new(), Vec::new());
+    for r in got {
+        let q = r.unwrap_or_else(|| Err(anyhow::anyhow!("not run")))?;
+        let floor = q.values().copied().fold(f64::INFINITY, f64::min);
+        kls.push(
+            p.iter()
+                .map(|(i, lp)| lp.exp() * (lp - q.get(i).copied().unwrap_or(floor)))
+                .sum::<f64>()
+                .max(0.0),
+        );
+        dhs.push(entropy(&q) - hp);
+    }
+    Ok((kls, dhs))
 }
 
 fn log_softmax(logits: &Tensor) -> Result<Vec<f32>> {

@@ -209,12 +209,14 @@ fn verify_log() -> Vec<u8> {
                 Some(0.5),
             ],
             score,
+            bound: i % 2 == 0,
             verdict: [
                 Verdict::StronglyUnderTrained,
                 Verdict::UnderTrained,
                 Verdict::Unclear,
                 Verdict::Trained,
-            ][i % 4],
+                Verdict::Inconclusive,
+            ][i % 5],
         };
         w.write_record(resume::record(&row)).unwrap();
     }
@@ -246,7 +248,7 @@ fn csv_random_bytes() {
     const PREFIXES: &[&[u8]] = &[
         b"token_id,count\n",
         b"id,candidate\n",
-        b"id,decoded,input_output,assistant_explain,repeats,score,verdict\n",
+        b"id,decoded,input_output,assistant_explain,repeats,score,verdict,score_bound\n",
     ];
     let loaders: [(&str, Loader); 3] = [
         ("counts", load_counts_gpt2),
@@ -354,18 +356,20 @@ fn csv_catalogue() {
         row("candidate column \"yes\" (not a candidate)", f(b"id,candidate\n1,yes\n"), ""),
     ]);
     let l = Target::new("verify-log-catalogue", load_log);
-    let header = "id,decoded,input_output,assistant_explain,repeats,score,verdict\n";
+    let header = "id,decoded,input_output,assistant_explain,repeats,score,verdict,score_bound\n";
     let log = |rows: &str| f(format!("{header}{rows}").as_bytes());
     l.catalogue(vec![
         row("another file's header", f(b"token_id,count\n1,2\n"), "exists with columns [token_id,count], not a verify log for prompts [input_output,assistant_explain,repeats]"),
-        row("a row id that is not a number", log("x,a,1,2,3,4,trained\n"), "row 2: id is not a number"),
-        row("a score that is not a number", log("1,a,1,2,3,x,trained\n"), "row 2: score is not a number"),
-        row("an unknown verdict", log("1,a,1,2,3,4,maybe\n"), "row 2: unknown verdict \"maybe\""),
+        row("a row id that is not a number", log("x,a,1,2,3,4,trained,exact\n"), "row 2: id is not a number"),
+        row("a score that is not a number", log("1,a,1,2,3,x,trained,exact\n"), "row 2: score is not a number"),
+        row("an unknown verdict", log("1,a,1,2,3,4,maybe,exact\n"), "row 2: unknown verdict \"maybe\""),
+        row("an unknown score bound", log("1,a,1,2,3,4,trained,lower\n"), "row 2: score_bound is \"lower\", not exact or upper"),
+        row("a log from before score_bound", f(b"id,decoded,input_output,assistant_explain,repeats,score,verdict\n1,a,1,2,3,4,trained\n"), "not a verify log for prompts"),
         row("a row with fewer fields", log("1,a,1\n"), "row 2: CSV error"),
         row("not UTF-8", f(b"id,\xff\n"), "not a UTF-8 CSV"),
-        row("a last row cut by a kill (dropped)", log("1,a,1,2,3,4,trained\n2,b,1,2"), ""),
+        row("a last row cut by a kill (dropped)", log("1,a,1,2,3,4,trained,exact\n2,b,1,2"), ""),
         row("a header cut by a kill (rewritten)", f(b"id,deco"), ""),
         row("empty file (a header is written)", f(b""), ""),
-        row("score NaN and inf", log("1,a,NaN,inf,-inf,NaN,trained\n"), ""),
+        row("score NaN and inf", log("1,a,NaN,inf,-inf,NaN,trained,upper\n"), ""),
     ]);
 }

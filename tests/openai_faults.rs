@@ -22,7 +22,16 @@ fn verify(url: &str, csv: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
         .arg("verify")
         .arg(model())
-        .args(["--ids", IDS, "--backend", "openai", "--url", url, "--concurrency", "2"])
+        .args([
+            "--ids",
+            IDS,
+            "--backend",
+            "openai",
+            "--url",
+            url,
+            "--concurrency",
+            "2",
+        ])
         .arg("--csv")
         .arg(csv)
         .args(extra)
@@ -72,7 +81,10 @@ fn failed_clearly(o: &Output, needle: &str) {
     let e = stderr(o);
     assert!(!o.status.success());
     assert!(!e.contains("panicked"), "{e}");
-    assert!(e.contains("tokenaudit: error:") && e.contains(needle), "{e}");
+    assert!(
+        e.contains("tokenaudit: error:") && e.contains(needle),
+        "{e}"
+    );
 }
 
 #[test]
@@ -84,7 +96,10 @@ fn healthy_fake_engine_scores_exact_and_bounded() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&csv).unwrap();
     // 278 is the greedy token with p = 0.6: exact, trained after the first prompt.
-    assert!(text.contains("\n278, the,6.000000e-1,,,6.000000e-1,trained,exact\n"), "{text}");
+    assert!(
+        text.contains("\n278, the,6.000000e-1,,,6.000000e-1,trained,exact\n"),
+        "{text}"
+    );
     // Others are not among the top two: bounded by the smallest, 0.3: undecided.
     assert!(text.contains("\n1000,"), "{text}");
     assert!(text.contains(",3.000000e-1,inconclusive,upper\n"), "{text}");
@@ -148,9 +163,25 @@ fn bad_backend_flags_are_errors() {
     let csv = dir.path().join("v.csv");
     for (args, needle) in [
         (vec!["--backend", "openai"], "needs --url"),
-        (vec!["--url", "http://127.0.0.1:9/v1"], "--url needs --backend openai"),
-        (vec!["--backend", "openai", "--url", "ftp://x"], "expected http://"),
-        (vec!["--backend", "openai", "--url", "http://127.0.0.1:9/v1", "--api-key-env", "TOKENAUDIT_NO_SUCH_VAR"], "not set"),
+        (
+            vec!["--url", "http://127.0.0.1:9/v1"],
+            "--url needs --backend openai",
+        ),
+        (
+            vec!["--backend", "openai", "--url", "ftp://x"],
+            "expected http://",
+        ),
+        (
+            vec![
+                "--backend",
+                "openai",
+                "--url",
+                "http://127.0.0.1:9/v1",
+                "--api-key-env",
+                "TOKENAUDIT_NO_SUCH_VAR",
+            ],
+            "not set",
+        ),
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
             .arg("verify")
@@ -166,7 +197,16 @@ fn bad_backend_flags_are_errors() {
     let o = Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
         .arg("verify")
         .arg(model())
-        .args(["--ids", "5", "--backend", "openai", "--url", "http://127.0.0.1:9/v1", "--retries", "1"])
+        .args([
+            "--ids",
+            "5",
+            "--backend",
+            "openai",
+            "--url",
+            "http://127.0.0.1:9/v1",
+            "--retries",
+            "1",
+        ])
         .output()
         .unwrap();
     failed_clearly(&o, "cannot connect");

@@ -10,8 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::vocab::{self, Format, LoadOptions, Vocab};
 
 pub mod audit;
+pub mod backend;
 pub mod digits;
 pub mod encode;
+pub mod export;
 pub mod generate;
 pub mod pause;
 pub mod report;
@@ -61,6 +63,9 @@ pub enum Command {
     /// Write one self-contained HTML report (tables and plots) of the audit, scan,
     /// verification, pause ranking and digit schemes.
     Report(report::ReportArgs),
+    /// Write a Hugging Face Llama checkpoint directory as one GGUF file that llama.cpp
+    /// loads (weights, hyper-parameters and tokenizer).
+    ExportGguf(export::ExportGgufArgs),
 }
 
 /// Which tokenizer to load and how.
@@ -148,6 +153,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(g) => generate::run_generate(g),
         Command::Eval(e) => generate::run_eval(e),
         Command::Report(r) => report::run(r),
+        Command::ExportGguf(x) => export::run(x),
     }
 }
 

@@ -125,9 +125,8 @@ impl Client {
             body["model"] = json!(m);
         }
         let v = self.request(Some(&body), "completions")?;
-        logprobs::parse_completion(&v).with_context(|| {
-            format!("{}: unexpected completions answer", self.url("completions"))
-        })
+        logprobs::parse_completion(&v)
+            .with_context(|| format!("{}: unexpected completions answer", self.url("completions")))
     }
 
     fn request(&self, body: Option<&Value>, path: &str) -> Result<Value> {
@@ -154,7 +153,10 @@ impl Client {
     fn try_once(&self, url: &str, body: Option<&Value>) -> std::result::Result<Value, Failure> {
         let res = match body {
             Some(b) => {
-                let mut r = self.agent.post(url).header("Content-Type", "application/json");
+                let mut r = self
+                    .agent
+                    .post(url)
+                    .header("Content-Type", "application/json");
                 if let Some(k) = &self.endpoint.api_key {
                     r = r.header("Authorization", format!("Bearer {k}"));
                 }

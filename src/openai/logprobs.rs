@@ -67,9 +67,10 @@ pub fn parse_completion(body: &Value) -> Result<Choice> {
         Some("length") | None => false,
         Some(_) => true,
     };
-    let lp = choice.get("logprobs").filter(|l| !l.is_null()).ok_or_else(|| {
-        anyhow!("the response has no `logprobs` (does the engine support them?)")
-    })?;
+    let lp = choice
+        .get("logprobs")
+        .filter(|l| !l.is_null())
+        .ok_or_else(|| anyhow!("the response has no `logprobs` (does the engine support them?)"))?;
     let steps = if let Some(content) = lp.get("content").and_then(|c| c.as_array()) {
         content
             .iter()
@@ -87,7 +88,10 @@ pub fn parse_completion(body: &Value) -> Result<Choice> {
             short(lp)
         );
     };
-    let text = choice.get("text").and_then(|t| t.as_str()).map(String::from);
+    let text = choice
+        .get("text")
+        .and_then(|t| t.as_str())
+        .map(String::from);
     Ok(Choice {
         steps,
         stopped,

@@ -63,7 +63,10 @@ pub fn check(
     for (id, bytes) in choice.steps.iter().flat_map(|s| s.named.iter()) {
         let Some(t) = audit.token(*id) else {
             if *id as usize >= rows.unwrap_or(vocab.len()) {
-                wrong.push(format!("id {id} is past the tokenizer's {} ids", vocab.len()));
+                wrong.push(format!(
+                    "id {id} is past the tokenizer's {} ids",
+                    vocab.len()
+                ));
             }
             continue;
         };
@@ -98,9 +101,7 @@ pub fn check(
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             compared = ids.len();
             if ours.trim() != text.trim() {
-                wrong.push(format!(
-                    "ids {ids:?} are {text:?} there, {ours:?} here"
-                ));
+                wrong.push(format!("ids {ids:?} are {text:?} there, {ours:?} here"));
             }
         }
     }

@@ -125,7 +125,8 @@ pub enum Backend {
     OpenAi(Endpoint),
 }
 
-/// The loaded backend.
+/// The loaded backend. (One exists per run, so the size difference costs nothing.)
+#[allow(clippy::large_enum_variant)]
 pub enum Engine {
     Local(Lm),
     Remote(Client),
@@ -378,8 +379,7 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
             }
         }
         Engine::Remote(client) => {
-            let scorer =
-                remote::Scorer::new(client, &v.audit, &built, s.engine.steps, stop);
+            let scorer = remote::Scorer::new(client, &v.audit, &built, s.engine.steps, stop);
             // Rows are logged in request order, a few rounds of requests at a time, so an
             // uninterrupted run writes the same file whatever the timing.
             let chunk = client.endpoint.concurrency.max(1) * 4;

@@ -33,11 +33,16 @@ impl Drop for FakeEngine {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://").trim_end_matches("/v1"));
+        let _ = TcpStream::connect(
+            self.url
+                .trim_start_matches("http://")
+                .trim_end_matches("/v1"),
+        );
     }
 }
 
-const MODELS: &str = r#"{"object":"list","data":[{"id":"fake","object":"model","owned_by":"tests"}]}"#;
+const MODELS: &str =
+    r#"{"object":"list","data":[{"id":"fake","object":"model","owned_by":"tests"}]}"#;
 
 /// `" the"` (278) is the greedy token with p = 0.6; `"."` (29889) has 0.3.
 fn completion(max_tokens: usize) -> String {
@@ -119,7 +124,11 @@ fn serve(mut conn: TcpStream, fault: Fault, after: usize, n: &AtomicUsize) {
                 Fault::Dead => return,
             }
         };
-        let reason = if status == 200 { "OK" } else { "Service Unavailable" };
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Service Unavailable"
+        };
         let resp = format!(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
             text.len()
