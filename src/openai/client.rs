@@ -91,6 +91,7 @@ impl Client {
     }
 
     /// `GET /models`: the served model's name, and what the engine says about it.
+    /// `Null` when the engine has no such route (it is optional for our purposes).
     pub fn models(&self) -> Result<Value> {
         self.request(None, "models")
     }
@@ -200,6 +201,9 @@ impl Client {
         if status == 429 || status >= 500 {
             let snippet: String = text.chars().take(200).collect();
             return Err(Failure::Retry(format!("HTTP {status}: {snippet}")));
+        }
+        if body.is_none() && (status == 404 || status == 405) {
+            return Ok(Value::Null);
         }
         if status != 200 {
             let snippet: String = text.chars().take(300).collect();

@@ -218,6 +218,13 @@ impl Verifier {
             let mut client = Client::new(ep.clone())?;
             let check =
                 vocab_check::check(&mut client, &vocab, &audit, bos, Some(info.vocab_size))?;
+            if check.compared == 0 {
+                eprintln!(
+                    "tokenaudit: warning: {} named no token by both id and text, so its \
+                     vocabulary could not be compared with the tokenizer",
+                    ep.url
+                );
+            }
             return Ok(Verifier {
                 engine: Engine::Remote(client),
                 info,
