@@ -86,6 +86,25 @@ pub enum GgufArray {
 }
 
 impl GgufValue {
+    /// The value's type id on disk (gguf.h `enum gguf_type`).
+    pub fn type_id(&self) -> u32 {
+        match self {
+            GgufValue::U8(_) => 0,
+            GgufValue::I8(_) => 1,
+            GgufValue::U16(_) => 2,
+            GgufValue::I16(_) => 3,
+            GgufValue::U32(_) => 4,
+            GgufValue::I32(_) => 5,
+            GgufValue::F32(_) => 6,
+            GgufValue::Bool(_) => 7,
+            GgufValue::Str(_) => 8,
+            GgufValue::Array(_) => 9,
+            GgufValue::U64(_) => 10,
+            GgufValue::I64(_) => 11,
+            GgufValue::F64(_) => 12,
+        }
+    }
+
     /// A short type name for messages ("u32", "array of string", ...).
     pub fn type_name(&self) -> String {
         match self {
@@ -130,6 +149,25 @@ impl GgufValue {
 }
 
 impl GgufArray {
+    /// The element type id on disk (gguf.h `enum gguf_type`).
+    pub fn type_id(&self) -> u32 {
+        match self {
+            GgufArray::U8(_) => 0,
+            GgufArray::I8(_) => 1,
+            GgufArray::U16(_) => 2,
+            GgufArray::I16(_) => 3,
+            GgufArray::U32(_) => 4,
+            GgufArray::I32(_) => 5,
+            GgufArray::F32(_) => 6,
+            GgufArray::Bool(_) => 7,
+            GgufArray::Str(_) => 8,
+            GgufArray::Array(_) => 9,
+            GgufArray::U64(_) => 10,
+            GgufArray::I64(_) => 11,
+            GgufArray::F64(_) => 12,
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             GgufArray::U8(v) => v.len(),

@@ -161,11 +161,14 @@ fn collect(v: &Verifier, s: &PauseSettings) -> Result<Vec<(u32, Source)>> {
         push(id, Source::ReservedSpecial, &mut out);
     }
     // Under-trained: the scan's lowest candidates that verification confirms.
-    let scan = crate::scan::run(&crate::scan::ScanSettings {
-        tokenizer: s.verify.tokenizer.clone(),
-        load: s.verify.load.clone(),
-        ..crate::scan::ScanSettings::new(s.verify.model.clone())
-    })?;
+    let scan = crate::scan::run_with(
+        &crate::scan::ScanSettings {
+            tokenizer: s.verify.tokenizer.clone(),
+            load: s.verify.load.clone(),
+            ..crate::scan::ScanSettings::new(s.verify.model.clone())
+        },
+        Some((v.vocab.clone(), v.audit.clone())),
+    )?;
     let main = scan.indicators.get(scan.main);
     let mut cands = scan.candidates.clone();
     cands.sort_by(|&a, &b| main[a as usize].total_cmp(&main[b as usize]));

@@ -98,12 +98,21 @@ impl ScanReport {
 }
 
 pub fn run(s: &ScanSettings) -> Result<ScanReport> {
+    run_with(s, None)
+}
+
+/// Scan with a tokenizer already loaded and audited (`pause`, which has both), or load
+/// and audit it here.
+pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Result<ScanReport> {
     let ckpt = Checkpoint::open(&s.model)?;
     let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
     // The tokenizer audit and the reference-free part of the indicators (norms, mean
     // row, principal component) run side by side.
     let (tok, pre) = rayon::join(
         || -> Result<(Vocab, AuditReport)> {
+            if let Some(l) = loaded {
+                return Ok(l);
+            }
             let vocab = vocab::load(&tok_path, &s.load)?;
             let audit = audit::audit(&vocab);
             Ok((vocab, audit))

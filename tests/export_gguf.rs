@@ -358,29 +358,9 @@ fn forward_matches_reference(name: &str, dtype: Option<GgmlType>, tol: f32) {
     let content = gguf_file::Content::read(&mut f).unwrap();
     let mut model = ModelWeights::from_gguf(content, &mut f, &Device::Cpu).unwrap();
 
-    let refs = std::fs::read(dir.join("reference_logits.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&refs).unwrap();
-    let gen: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("reference_generation.json")).unwrap())
-            .unwrap();
     let mut worst = 0f32;
-    for (k, p) in gen["prompts"].as_array().unwrap().iter().enumerate() {
-        let ids: Vec<u32> = p["input_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        // The logits belong to the ids stored beside them.
-        let stored: Vec<u32> = st
-            .tensor(&format!("input_ids_{k}"))
-            .unwrap()
-            .data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-            .collect();
-        assert_eq!(stored, ids, "{name} prompt {k}: reference ids");
-        let want = st_values(&st, &format!("last_logits_{k}")).2;
+    for (k, r) in common::references(&dir).into_iter().enumerate() {
+        let (ids, want) = (r.ids, r.last_logits);
         let x = Tensor::new(ids.as_slice(), &Device::Cpu)
             .unwrap()
             .unsqueeze(0)
@@ -409,7 +389,7 @@ fn forward_matches_reference(name: &str, dtype: Option<GgmlType>, tol: f32) {
         assert_eq!(argmax(&got), argmax(&want), "{name} prompt {k}: argmax");
         assert_eq!(
             argmax(&got) as u64,
-            p["greedy_ids"][0].as_u64().unwrap(),
+            r.greedy[0] as u64,
             "{name} prompt {k}: first greedy id"
         );
     }

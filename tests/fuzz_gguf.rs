@@ -74,49 +74,13 @@ fn load_weights(p: &Path) -> Result<String, String> {
 // A writer and a walker for GGUF bytes
 // ---------------------------------------------------------------------------------------
 
-fn value_type(v: &GgufValue) -> u32 {
-    match v {
-        GgufValue::U8(_) => 0,
-        GgufValue::I8(_) => 1,
-        GgufValue::U16(_) => 2,
-        GgufValue::I16(_) => 3,
-        GgufValue::U32(_) => 4,
-        GgufValue::I32(_) => 5,
-        GgufValue::F32(_) => 6,
-        GgufValue::Bool(_) => 7,
-        GgufValue::Str(_) => 8,
-        GgufValue::Array(_) => 9,
-        GgufValue::U64(_) => 10,
-        GgufValue::I64(_) => 11,
-        GgufValue::F64(_) => 12,
-    }
-}
-
-fn array_type(a: &GgufArray) -> u32 {
-    match a {
-        GgufArray::U8(_) => 0,
-        GgufArray::I8(_) => 1,
-        GgufArray::U16(_) => 2,
-        GgufArray::I16(_) => 3,
-        GgufArray::U32(_) => 4,
-        GgufArray::I32(_) => 5,
-        GgufArray::F32(_) => 6,
-        GgufArray::Bool(_) => 7,
-        GgufArray::Str(_) => 8,
-        GgufArray::Array(_) => 9,
-        GgufArray::U64(_) => 10,
-        GgufArray::I64(_) => 11,
-        GgufArray::F64(_) => 12,
-    }
-}
-
 fn put_str(b: &mut Vec<u8>, s: &str) {
     b.extend((s.len() as u64).to_le_bytes());
     b.extend(s.as_bytes());
 }
 
 fn put_array(b: &mut Vec<u8>, a: &GgufArray) {
-    b.extend(array_type(a).to_le_bytes());
+    b.extend(a.type_id().to_le_bytes());
     b.extend((a.len() as u64).to_le_bytes());
     match a {
         GgufArray::U8(v) => b.extend(v),
@@ -170,7 +134,7 @@ fn write_gguf(kvs: &[(String, GgufValue)], tensors: &[Tensor]) -> Vec<u8> {
     b.extend((kvs.len() as u64).to_le_bytes());
     for (k, v) in kvs {
         put_str(&mut b, k);
-        b.extend(value_type(v).to_le_bytes());
+        b.extend(v.type_id().to_le_bytes());
         put_value(&mut b, v);
     }
     let mut offset = 0u64;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use safetensors::SafeTensors;
 use tokenaudit::verify::{self, engine::EngineOptions, model, IdSource, VerifySettings};
 
 fn model_dir(name: &str) -> PathBuf {
@@ -21,25 +20,8 @@ fn logits_and_greedy_continuations_match_the_references() {
     for name in ["tiny-llama2tok", "tiny-gpt2tok", "stories260K"] {
         let dir = model_dir(name);
         let (mut lm, _) = model::load(&dir, &Device::Cpu, None).unwrap();
-        let bytes = std::fs::read(dir.join("reference_logits.safetensors")).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        let gen: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("reference_generation.json")).unwrap())
-                .unwrap();
-        for (i, p) in gen["prompts"].as_array().unwrap().iter().enumerate() {
-            let ids: Vec<u32> = p["input_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
-            let want: Vec<f32> = st
-                .tensor(&format!("last_logits_{i}"))
-                .unwrap()
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
+        for (i, r) in common::references(&dir).into_iter().enumerate() {
+            let (ids, want) = (r.ids, r.last_logits);
             lm.reset(true).unwrap();
             let n = ids.len();
             let t = Tensor::from_vec(ids.clone(), (1, n), &Device::Cpu).unwrap();
@@ -60,12 +42,7 @@ fn logits_and_greedy_continuations_match_the_references() {
                 "{name} prompt {i}: max |logit diff| {max_diff}"
             );
             // Greedy continuation with the KV cache, one token at a time.
-            let greedy: Vec<u32> = p["greedy_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
+            let greedy = r.greedy;
             let mut out = Vec::new();
             let mut logits = Tensor::from_vec(got, (1, want.len()), &Device::Cpu).unwrap();
             for pos in n..n + greedy.len() {

@@ -181,7 +181,7 @@ pub fn run_glitch(a: GlitchArgs) -> Result<()> {
         .settings(a.model.clone(), IdSource::Ids(scan.candidates.clone()))?;
     let partial = partial_path(&a.csv);
     s.csv = Some(partial.clone());
-    let verifier = verify::Verifier::load(&s)?;
+    let verifier = verify::Verifier::with_tokenizer(&s, scan.vocab.clone(), scan.audit.clone())?;
     let report = verify::run_with(&verifier, &s, &scan.candidates)?;
     output::verify::write_glitch_csv(&scan, &report, &a.csv)?;
     std::fs::remove_file(&partial).ok();

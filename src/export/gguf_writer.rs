@@ -141,7 +141,7 @@ impl GgufWriter {
                 bail!("GGUF metadata key '{k}' added twice");
             }
             write_str(&mut out, k)?;
-            out.write_all(&value_type(v).to_le_bytes())?;
+            out.write_all(&v.type_id().to_le_bytes())?;
             write_value(&mut out, v)?;
         }
         let mut offset = 0u64;
@@ -207,43 +207,6 @@ fn write_str(w: &mut dyn Write, s: &str) -> Result<()> {
     Ok(())
 }
 
-/// GGUF value type ids (gguf.h `enum gguf_type`).
-fn value_type(v: &GgufValue) -> u32 {
-    match v {
-        GgufValue::U8(_) => 0,
-        GgufValue::I8(_) => 1,
-        GgufValue::U16(_) => 2,
-        GgufValue::I16(_) => 3,
-        GgufValue::U32(_) => 4,
-        GgufValue::I32(_) => 5,
-        GgufValue::F32(_) => 6,
-        GgufValue::Bool(_) => 7,
-        GgufValue::Str(_) => 8,
-        GgufValue::Array(_) => 9,
-        GgufValue::U64(_) => 10,
-        GgufValue::I64(_) => 11,
-        GgufValue::F64(_) => 12,
-    }
-}
-
-fn array_type(a: &GgufArray) -> u32 {
-    match a {
-        GgufArray::U8(_) => 0,
-        GgufArray::I8(_) => 1,
-        GgufArray::U16(_) => 2,
-        GgufArray::I16(_) => 3,
-        GgufArray::U32(_) => 4,
-        GgufArray::I32(_) => 5,
-        GgufArray::F32(_) => 6,
-        GgufArray::Bool(_) => 7,
-        GgufArray::Str(_) => 8,
-        GgufArray::Array(_) => 9,
-        GgufArray::U64(_) => 10,
-        GgufArray::I64(_) => 11,
-        GgufArray::F64(_) => 12,
-    }
-}
-
 fn write_value(w: &mut dyn Write, v: &GgufValue) -> Result<()> {
     match v {
         GgufValue::U8(x) => w.write_all(&x.to_le_bytes())?,
@@ -266,7 +229,7 @@ fn write_value(w: &mut dyn Write, v: &GgufValue) -> Result<()> {
 /// An array is its element type, its length, then the elements (nested arrays repeat
 /// the same three parts).
 fn write_array(w: &mut dyn Write, a: &GgufArray) -> Result<()> {
-    w.write_all(&array_type(a).to_le_bytes())?;
+    w.write_all(&a.type_id().to_le_bytes())?;
     w.write_all(&(a.len() as u64).to_le_bytes())?;
     fn each<T>(w: &mut dyn Write, v: &[T], f: impl Fn(&T) -> Vec<u8>) -> Result<()> {
         for x in v {

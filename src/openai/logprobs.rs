@@ -53,6 +53,19 @@ pub struct Choice {
     pub text: Option<String>,
 }
 
+impl Choice {
+    /// The generated ids, when the engine named every one by id.
+    pub fn chosen_ids(&self) -> Option<Vec<u32>> {
+        self.steps
+            .iter()
+            .map(|s| match s.chosen {
+                TokenRef::Id(i) => Some(i),
+                TokenRef::Text(_) => None,
+            })
+            .collect()
+    }
+}
+
 /// Parse a `/v1/completions` response body (one choice).
 pub fn parse_completion(body: &Value) -> Result<Choice> {
     if let Some(err) = body.get("error") {

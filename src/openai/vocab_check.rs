@@ -3,7 +3,6 @@
 
 use anyhow::{bail, Result};
 
-use super::logprobs::TokenRef;
 use super::Client;
 use crate::audit::AuditReport;
 use crate::vocab::Vocab;
@@ -86,15 +85,7 @@ pub fn check(
     }
     // Engines that name tokens only by id: the generated text must be the decoded ids.
     if compared == 0 {
-        let ids: Option<Vec<u32>> = choice
-            .steps
-            .iter()
-            .map(|s| match s.chosen {
-                TokenRef::Id(i) => Some(i),
-                TokenRef::Text(_) => None,
-            })
-            .collect();
-        if let (Some(ids), Some(text)) = (ids, &choice.text) {
+        if let (Some(ids), Some(text)) = (choice.chosen_ids(), &choice.text) {
             let ours = vocab
                 .tokenizer
                 .decode(&ids, false)

@@ -211,9 +211,19 @@ impl Verifier {
     pub fn load(s: &VerifySettings) -> Result<Verifier> {
         let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
         let vocab = vocab::load(&tok_path, &s.load)?;
+        let audit = audit::audit(&vocab);
+        Verifier::with_tokenizer(s, vocab, audit)
+    }
+
+    /// Load the model for a tokenizer already loaded and audited (`glitch` has both from
+    /// its scan).
+    pub fn with_tokenizer(
+        s: &VerifySettings,
+        vocab: Vocab,
+        audit: AuditReport,
+    ) -> Result<Verifier> {
         if let Backend::OpenAi(ep) = &s.backend {
             let info = model::served_info(&s.model, &vocab, ep)?;
-            let audit = audit::audit(&vocab);
             let bos = wants_bos(&s.model, &vocab);
             let mut client = Client::new(ep.clone())?;
             let check =
@@ -244,7 +254,6 @@ impl Verifier {
                 info.vocab_size
             );
         }
-        let audit = audit::audit(&vocab);
         let bos = wants_bos(&s.model, &vocab);
         Ok(Verifier {
             engine: Engine::Local(lm),

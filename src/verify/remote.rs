@@ -15,7 +15,6 @@ use super::prompts::BuiltPrompt;
 use super::{Row, Thresholds, Verdict};
 use crate::audit::AuditReport;
 use crate::openai::bound::{self, Bound, Candidate};
-use crate::openai::logprobs::TokenRef;
 use crate::openai::Client;
 
 pub struct Scorer<'a> {
@@ -89,15 +88,7 @@ impl<'a> Scorer<'a> {
                 break;
             }
             // Continue after the end-of-sequence token, when the engine says which it was.
-            let next: Option<Vec<u32>> = c
-                .steps
-                .iter()
-                .map(|s| match s.chosen {
-                    TokenRef::Id(i) => Some(i),
-                    TokenRef::Text(_) => None,
-                })
-                .collect();
-            match next {
+            match c.chosen_ids() {
                 Some(n) => ids.extend(n),
                 None => break,
             }

@@ -110,6 +110,7 @@ pub struct LoadOptions {
 }
 
 /// A loaded vocabulary: the encoder/decoder plus what the file says about each id.
+#[derive(Clone)]
 pub struct Vocab {
     pub format: Format,
     /// The file (or files) the vocabulary came from, for messages and reports.

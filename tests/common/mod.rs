@@ -70,3 +70,51 @@ pub fn disagreements(a: &Vocab, b: &Vocab, lines: &[String]) -> (usize, Vec<Stri
     }
     (n, ex)
 }
+
+/// One reference prompt of a shared model (made by transformers in f32, MODELS.md): the
+/// prompt ids, the logits of its last position and the greedy continuation.
+pub struct Reference {
+    pub ids: Vec<u32>,
+    pub last_logits: Vec<f32>,
+    pub greedy: Vec<u32>,
+}
+
+/// The reference prompts of a model directory, checking that the logits stored beside
+/// each prompt belong to its ids.
+pub fn references(dir: &std::path::Path) -> Vec<Reference> {
+    let bytes = std::fs::read(dir.join("reference_logits.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let gen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference_generation.json")).unwrap())
+            .unwrap();
+    let ids_of = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let data = |name: &str| st.tensor(name).unwrap().data().to_vec();
+    gen["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let ids = ids_of(&p["input_ids"]);
+            let stored: Vec<u32> = data(&format!("input_ids_{k}"))
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+                .collect();
+            assert_eq!(stored, ids, "{}: prompt {k}: reference ids", dir.display());
+            Reference {
+                ids,
+                last_logits: data(&format!("last_logits_{k}"))
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+                greedy: ids_of(&p["greedy_ids"]),
+            }
+        })
+        .collect()
+}
