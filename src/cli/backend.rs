@@ -30,8 +30,9 @@ pub struct BackendArgs {
     /// Name of the environment variable that holds the API key (sent as a Bearer token).
     #[arg(long, value_name = "VAR")]
     pub api_key_env: Option<String>,
-    /// Model name to send; default: the first one the engine lists at /models.
-    #[arg(long = "served-model", value_name = "NAME")]
+    /// Name of the served model to send with each request; default: the first one the
+    /// engine lists at /models.
+    #[arg(long = "model", alias = "served-model", value_name = "NAME")]
     pub served_model: Option<String>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8, value_name = "N")]

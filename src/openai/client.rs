@@ -144,10 +144,13 @@ impl Client {
                 Err(Failure::Retry(why)) => last = why,
             }
         }
+        let tries = match self.endpoint.retries + 1 {
+            1 => "1 try".to_string(),
+            n => format!("{n} tries"),
+        };
         bail!(
-            "{url}: {last} ({} tries; is the engine running? a rerun with the same --csv \
-             resumes)",
-            self.endpoint.retries + 1
+            "{url}: {last} ({tries}; is the engine running? a rerun with the same --csv \
+             resumes)"
         )
     }
 
