@@ -20,6 +20,7 @@ pub mod progress;
 pub mod report;
 pub mod sampler;
 pub mod scan;
+mod simd;
 pub mod verify;
 pub mod vocab;
 pub mod weights;

@@ -4,8 +4,13 @@
 /// Values summed in f32 before being added to an f64 total.
 const BLOCK: usize = 256;
 
+use crate::simd::with_avx2;
+
+with_avx2!(pub fn dot(a: &[f32], b: &[f32]) -> f64 = dot_body);
+
 /// Σ a·b in f32 blocks, f64 total.
-pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+#[inline(always)]
+fn dot_body(a: &[f32], b: &[f32]) -> f64 {
     let mut total = 0f64;
     for (ca, cb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
         let mut lanes = [0f32; 8];
@@ -32,7 +37,7 @@ pub fn dot64(a: &[f64], b: &[f64]) -> f64 {
 /// Σ f(a[i], b[i], c[i]) in f32, 8 lanes wide, added into an f64 total every [`BLOCK`]
 /// values: slices zipped by chunks so the compiler drops bounds checks and vectorizes;
 /// ~1e-7 relative precision for sums of squares.
-#[inline]
+#[inline(always)]
 fn sum3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f64 {
     let mut total = 0f64;
     for ((ba, bb), bc) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(c.chunks(BLOCK)) {
@@ -74,7 +79,8 @@ pub struct Targets {
 /// Cosine distances are computed as ½‖a/‖a‖ − b/‖b‖‖², a sum of squared differences, not
 /// as 1 − a·b/(‖a‖‖b‖): rows that sit next to the reference mean have distances of 1e-4,
 /// which the subtraction would leave with two good digits.
-pub fn row_distances(r: &[f32], t: &Targets) -> [f64; 4] {
+#[inline(always)]
+fn row_distances_body(r: &[f32], t: &Targets) -> [f64; 4] {
     // Pass 1: ‖r‖², r·u, ‖r − μ‖², ‖r − m‖² together.
     let [rr, ru, cc, dd] = lanes4(r, &t.u, &t.mu, &t.m, |x, u, mu, m| {
         [x * x, x * u, (x - mu) * (x - mu), (x - m) * (x - m)]
@@ -103,8 +109,10 @@ pub fn row_distances(r: &[f32], t: &Targets) -> [f64; 4] {
     [or_one(ir, cos), or_one(ip, pc), or_one(ic, cen), dd.sqrt()]
 }
 
+with_avx2!(pub fn row_distances(r: &[f32], t: &Targets) -> [f64; 4] = row_distances_body);
+
 /// Like [`sum3`] over four slices, for `K` sums at once (one pass instead of `K`).
-#[inline]
+#[inline(always)]
 fn lanes4<const K: usize>(
     a: &[f32],
     b: &[f32],

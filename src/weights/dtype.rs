@@ -92,11 +92,7 @@ impl DType {
                 }
             }
             DType::F16 => decode_f16(src, out),
-            DType::BF16 => {
-                for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
-                    *o = bf16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
-                }
-            }
+            DType::BF16 => decode_bf16(src, out),
             DType::Q8_0 => {
                 for (o, block) in out
                     .chunks_exact_mut(Q8_0_BLOCK)
@@ -118,8 +114,17 @@ impl std::fmt::Display for DType {
     }
 }
 
+crate::simd::with_avx2!(fn decode_bf16(src: &[u8], out: &mut [f32]) -> () = decode_bf16_body);
+
+#[inline(always)]
+fn decode_bf16_body(src: &[u8], out: &mut [f32]) {
+    for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+        *o = bf16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    }
+}
+
 /// bf16 is the top half of an f32, so widening is a shift (exact, NaN and inf included).
-#[inline]
+#[inline(always)]
 pub fn bf16_bits_to_f32(bits: u16) -> f32 {
     f32::from_bits(u32::from(bits) << 16)
 }
