@@ -104,6 +104,25 @@ fn healthy_fake_engine_scores_exact_and_bounded() {
     assert!(text.contains("\n1000,"), "{text}");
     assert!(text.contains(",3.000000e-1,inconclusive,upper\n"), "{text}");
     assert_eq!(rows(&csv).len(), all_ids().len());
+    // The HTML report reads such a log: every row, bounds and inconclusive verdicts shown.
+    let html = dir.path().join("r.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
+        .args(["report", "-t"])
+        .arg(model())
+        .arg("--verify-csv")
+        .arg(&csv)
+        .arg("-o")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // 278 (p 0.6) and 29889 (p 0.3) are exact and trained; the other 18 bounded by 0.3.
+    assert_eq!(
+        page.matches("badge v-inconclusive").count(),
+        all_ids().len() - 2
+    );
+    assert_eq!(page.matches("≤ 0.3").count(), all_ids().len() - 2);
 }
 
 #[test]

@@ -141,6 +141,7 @@ impl ScanData {
         let count_col = col("count");
         let verdict_col = col("verdict");
         let score_col = col("score");
+        let bound_col = col("score_bound");
         let prompt_cols: Vec<(String, usize)> = h
             .iter()
             .enumerate()
@@ -198,6 +199,7 @@ impl ScanData {
                         score: f(sc).parse().with_context(|| {
                             format!("{}: row {line}: score is not a number", path.display())
                         })?,
+                        bound: bound_col.is_some_and(|c| f(c) == "upper"),
                         verdict,
                     });
                 }
@@ -348,6 +350,8 @@ pub struct VerifyRow {
     pub decoded: String,
     pub prompt_scores: Vec<Option<f32>>,
     pub score: f32,
+    /// The score is an upper bound (a served model's top log-probabilities).
+    pub bound: bool,
     pub verdict: Verdict,
 }
 
@@ -374,6 +378,7 @@ impl VerifyData {
                     decoded: x.decoded.clone(),
                     prompt_scores: x.prompt_scores.clone(),
                     score: x.score,
+                    bound: x.bound,
                     verdict: x.verdict,
                 })
                 .collect(),
@@ -420,6 +425,7 @@ impl VerifyData {
                 score: f(n - 2)
                     .parse()
                     .with_context(|| at("score is not a number"))?,
+                bound: n < h.len() && f(n) == "upper",
                 verdict: Verdict::parse(f(n - 1)).ok_or_else(|| {
                     anyhow::anyhow!(at(&format!("unknown verdict {}", short(f(n - 1)))))
                 })?,

@@ -208,6 +208,7 @@ figcaption { color: var(--muted); font-size: .9em; margin-top: .2em; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: .85em; background: var(--bg2); }
 .v-strongly_under_trained { background: #f8d3cf; } .v-under_trained { background: #fde6c8; }
 .v-unclear { background: #eceff3; } .v-trained { background: #d7efdc; }
+.v-inconclusive { background: #dcecf7; }
 .rec { font-weight: 600; }
 .legend { margin-right: .6em; }
 .legend .key { display: inline-block; width: .8em; height: .8em; margin-left: .5em; vertical-align: -1px;

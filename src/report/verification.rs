@@ -30,7 +30,7 @@ pub(crate) fn section(r: &Report, v: &VerifyData) -> Result<Section> {
         plots::GREEN,
         plots::SKY,
     ];
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; VERDICTS.len()];
     for row in &v.rows {
         if let Some(k) = VERDICTS.iter().position(|n| *n == row.verdict.name()) {
             counts[k] += 1;
@@ -118,7 +118,13 @@ pub(crate) fn section(r: &Report, v: &VerifyData) -> Result<Section> {
             (figure(score_chart, html! { (legend(&score_chart_spec.keys())) "Scores on a log axis, by verdict, with the verdict thresholds." }))
         }
         h3 { "Verified tokens" }
-        p.note { "Lowest score first" @if shown < rows.len() { "; the first " (shown) " of " (rows.len()) } "." }
+        p.note {
+            "Lowest score first" @if shown < rows.len() { "; the first " (shown) " of " (rows.len()) } "."
+            @if v.rows.iter().any(|x| x.bound) {
+                " ≤: an upper bound (the token was not among the serving engine's top \
+                  log-probabilities); " code { "inconclusive" } " where it does not decide the verdict."
+            }
+        }
         (filter_box("verified-table", "verified tokens"))
         div.scroll {
             table #verified-table {
@@ -132,7 +138,7 @@ pub(crate) fn section(r: &Report, v: &VerifyData) -> Result<Section> {
                         tr {
                             td.n { (x.id) }
                             td { (r.token(x.id, &x.decoded)) }
-                            td.n { (num(x.score as f64)) }
+                            td.n { @if x.bound { "≤ " } (num(x.score as f64)) }
                             td { span class={ "badge v-" (x.verdict.name()) } { (x.verdict.name()) } }
                             @for p in &x.prompt_scores { td.n { (p.map(|p| num(p as f64)).unwrap_or_default()) } }
                             @if let Some(s) = scan {
