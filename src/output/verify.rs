@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::escape::quoted;
 use super::escape::visible;
-use crate::verify::{Verdict, VerifyReport, VerifySettings};
+use crate::verify::{Backend, Verdict, VerifyReport, VerifySettings};
 
 fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
@@ -83,14 +83,20 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
             p.ids.len()
         )?;
     }
+    let parallel = match &s.backend {
+        Backend::OpenAi(ep) => format!(
+            "{} requests at a time, top {} log-probabilities",
+            ep.concurrency, ep.top_logprobs
+        ),
+        Backend::InProcess => format!("batch {}", s.engine.batch_size),
+    };
     writeln!(
         out,
-        "verified     {} tokens ({} resumed) in {:.1} s, {:.1} tokens/s, batch {}",
+        "verified     {} tokens ({} resumed) in {:.1} s, {:.1} tokens/s, {parallel}",
         r.rows.len(),
         r.resumed,
         r.seconds,
         r.tokens_per_s,
-        s.engine.batch_size
     )?;
     writeln!(out)?;
     for (v, n) in verdict_counts(r) {
