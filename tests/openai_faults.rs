@@ -156,7 +156,11 @@ fn unavailable_engine_is_retried_until_it_answers() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
     let eng = FakeEngine::start(Fault::Unavailable(3), 10);
+    let t = Instant::now();
     let o = verify(&eng.url, &csv, &["--json"]);
+    // The 503s say `Retry-After: 1`, longer than the first backoffs (0.25 s, 0.5 s): with
+    // two requests in flight, one of them meets two 503s and waits 2 s, not 0.75 s.
+    assert!(t.elapsed() >= Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(o.status.success(), "{}", stderr(&o));
     // The probe, 3 answered 503 and were asked again, then one per (token, prompt).
     let asked = eng.completions.load(std::sync::atomic::Ordering::SeqCst);

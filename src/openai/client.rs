@@ -54,7 +54,8 @@ pub struct Client {
 
 /// Why a try failed, and whether another try may help.
 enum Failure {
-    Retry(String),
+    /// Worth another try, after at least the wait the engine asked for (`Retry-After`).
+    Retry(String, Option<Duration>),
     Fatal(anyhow::Error),
 }
 
@@ -133,15 +134,19 @@ impl Client {
     fn request(&self, body: Option<&Value>, path: &str) -> Result<Value> {
         let url = self.url(path);
         let mut last = String::new();
+        let mut asked = None;
         for attempt in 0..=self.endpoint.retries {
             if attempt > 0 {
-                let wait = self.backoff_base * 2u32.saturating_pow(attempt - 1);
-                std::thread::sleep(wait.min(Duration::from_secs(8)));
+                let backoff = self.backoff_base * 2u32.saturating_pow(attempt - 1);
+                let wait = backoff
+                    .min(Duration::from_secs(8))
+                    .max(asked.unwrap_or_default());
+                std::thread::sleep(wait);
             }
             match self.try_once(&url, body) {
                 Ok(v) => return Ok(v),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(why)) => last = why,
+                Err(Failure::Retry(why, after)) => (last, asked) = (why, after),
             }
         }
         let tries = match self.endpoint.retries + 1 {
@@ -177,20 +182,28 @@ impl Client {
         let mut resp = match res {
             Ok(r) => r,
             Err(ureq::Error::Timeout(_)) => {
-                return Err(Failure::Retry(format!(
-                    "no answer within {} s",
-                    self.endpoint.timeout.as_secs_f64()
-                )))
+                return Err(Failure::Retry(
+                    format!("no answer within {} s", self.endpoint.timeout.as_secs_f64()),
+                    None,
+                ))
             }
             Err(e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed)) => {
-                return Err(Failure::Retry(format!("cannot connect: {e}")))
+                return Err(Failure::Retry(format!("cannot connect: {e}"), None))
             }
             Err(ureq::Error::HostNotFound) => {
                 return Err(Failure::Fatal(anyhow!("{url}: host not found")))
             }
-            Err(e) => return Err(Failure::Retry(format!("request failed: {e}"))),
+            Err(e) => return Err(Failure::Retry(format!("request failed: {e}"), None)),
         };
         let status = resp.status().as_u16();
+        // Seconds only (the HTTP-date form is rare from engines); at most a minute.
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(60.0)));
         let mut text = String::new();
         let read = resp
             .body_mut()
@@ -199,11 +212,14 @@ impl Client {
             .reader()
             .read_to_string(&mut text);
         if let Err(e) = read {
-            return Err(Failure::Retry(format!("answer cut off: {e}")));
+            return Err(Failure::Retry(format!("answer cut off: {e}"), None));
         }
         if status == 429 || status >= 500 {
             let snippet: String = text.chars().take(200).collect();
-            return Err(Failure::Retry(format!("HTTP {status}: {snippet}")));
+            return Err(Failure::Retry(
+                format!("HTTP {status}: {snippet}"),
+                retry_after,
+            ));
         }
         if body.is_none() && (status == 404 || status == 405) {
             return Ok(Value::Null);

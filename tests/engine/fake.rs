@@ -124,13 +124,13 @@ fn serve(mut conn: TcpStream, fault: Fault, after: usize, n: &AtomicUsize) {
                 Fault::Dead => return,
             }
         };
-        let reason = if status == 200 {
-            "OK"
+        let (reason, extra) = if status == 200 {
+            ("OK", "")
         } else {
-            "Service Unavailable"
+            ("Service Unavailable", "Retry-After: 1\r\n")
         };
         let resp = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            "HTTP/1.1 {status} {reason}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
             text.len()
         );
         if conn.write_all(resp.as_bytes()).is_err() {
