@@ -181,6 +181,26 @@ fn dead_engine_is_a_clear_error_and_resume_loses_nothing() {
 }
 
 #[test]
+fn api_key_is_sent_as_a_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let eng = FakeEngine::start(Fault::None, 0);
+    let o = Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
+        .arg("verify")
+        .arg(model())
+        .args(["--ids", "278", "--backend", "openai", "--url", &eng.url])
+        .args(["--api-key-env", "TOKENAUDIT_TEST_KEY", "--csv"])
+        .arg(dir.path().join("v.csv"))
+        .env("TOKENAUDIT_TEST_KEY", "s3cret")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(eng.auth.lock().unwrap().as_deref(), Some("Bearer s3cret"));
+    // The key appears in no output.
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("s3cret"));
+    assert!(!stderr(&o).contains("s3cret"));
+}
+
+#[test]
 fn bad_backend_flags_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");

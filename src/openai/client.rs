@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use super::logprobs::{self, Choice};
 
-/// Where the engine is and how to talk to it.
-#[derive(Debug, Clone)]
+/// Where the engine is and how to talk to it. (`Debug` leaves the API key out, so that
+/// settings printed for a bug report do not carry it.)
+#[derive(Clone)]
 pub struct Endpoint {
     /// Base URL of the API, e.g. `http://127.0.0.1:8080/v1`.
     pub url: String,
@@ -29,6 +30,20 @@ pub struct Endpoint {
     pub retries: u32,
     /// Log-probabilities asked per step (vLLM allows 20 by default, the OpenAI API 5).
     pub top_logprobs: usize,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "…"))
+            .field("model", &self.model)
+            .field("concurrency", &self.concurrency)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("top_logprobs", &self.top_logprobs)
+            .finish()
+    }
 }
 
 impl Endpoint {
@@ -79,12 +94,6 @@ impl Client {
             endpoint,
             backoff_base: Duration::from_millis(250),
         })
-    }
-
-    /// Shorter waits between tries (tests of retry paths).
-    pub fn with_backoff_base(mut self, d: Duration) -> Self {
-        self.backoff_base = d;
-        self
     }
 
     fn url(&self, path: &str) -> String {

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What goes wrong, from the `after`-th completion request on (counting from 0).
@@ -26,6 +26,8 @@ pub enum Fault {
 pub struct FakeEngine {
     pub url: String,
     pub completions: Arc<AtomicUsize>,
+    /// The last `Authorization` header seen.
+    pub auth: Arc<Mutex<Option<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -61,26 +63,34 @@ impl FakeEngine {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let completions = Arc::new(AtomicUsize::new(0));
-        let (st, n) = (stop.clone(), completions.clone());
+        let auth = Arc::new(Mutex::new(None));
+        let (st, n, a) = (stop.clone(), completions.clone(), auth.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let n = n.clone();
-                std::thread::spawn(move || serve(conn, fault, after, &n));
+                let (n, a) = (n.clone(), a.clone());
+                std::thread::spawn(move || serve(conn, fault, after, &n, &a));
             }
         });
         FakeEngine {
             url: format!("http://{addr}/v1"),
             completions,
+            auth,
             stop,
         }
     }
 }
 
-fn serve(mut conn: TcpStream, fault: Fault, after: usize, n: &AtomicUsize) {
+fn serve(
+    mut conn: TcpStream,
+    fault: Fault,
+    after: usize,
+    n: &AtomicUsize,
+    auth: &Mutex<Option<String>>,
+) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     loop {
         let mut line = String::new();
@@ -99,6 +109,9 @@ fn serve(mut conn: TcpStream, fault: Fault, after: usize, n: &AtomicUsize) {
             }
             if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
                 len = v.trim().parse().unwrap_or(0);
+            }
+            if h.to_ascii_lowercase().starts_with("authorization:") {
+                *auth.lock().unwrap() = Some(h["authorization:".len()..].trim().to_string());
             }
         }
         let mut body = vec![0u8; len];
