@@ -181,6 +181,26 @@ fn dead_engine_is_a_clear_error_and_resume_loses_nothing() {
 }
 
 #[test]
+fn as_many_logprobs_as_the_engine_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let eng = FakeEngine::start(Fault::MaxLogprobs(20), 0);
+    let o = verify(&eng.url, &dir.path().join("v.csv"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused 100 log-probabilities per step; using 20"),
+        "{}",
+        stderr(&o)
+    );
+    // An engine that refuses even one: the engine's own message, once.
+    let none = FakeEngine::start(Fault::MaxLogprobs(0), 0);
+    let o = verify(&none.url, &dir.path().join("w.csv"), &[]);
+    failed_clearly(
+        &o,
+        "HTTP 400: {\"object\":\"error\",\"message\":\"Requested sample logprobs of 1",
+    );
+}
+
+#[test]
 fn api_key_is_sent_as_a_bearer_token() {
     let dir = tempfile::tempdir().unwrap();
     let eng = FakeEngine::start(Fault::None, 0);

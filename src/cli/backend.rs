@@ -44,9 +44,10 @@ pub struct BackendArgs {
     /// exponential backoff).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub retries: u32,
-    /// Log-probabilities asked per step: more makes more scores exact (vLLM allows 20
-    /// by default, --max-logprobs raises it; llama.cpp has no small limit).
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// Log-probabilities asked per step: more makes more scores exact. When the engine
+    /// refuses the number, 20, 5 and 1 are tried (vLLM allows 20 unless started with
+    /// --max-logprobs; llama.cpp has no small limit).
+    #[arg(long, default_value_t = 100, value_name = "N")]
     pub top_logprobs: usize,
 }
 

@@ -28,7 +28,8 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Further tries after a failed one (429, 5xx, timeout, connection refused).
     pub retries: u32,
-    /// Log-probabilities asked per step (vLLM allows 20 by default, the OpenAI API 5).
+    /// Log-probabilities asked per step; lowered by the first request to what the engine
+    /// allows (see `vocab_check`).
     pub top_logprobs: usize,
 }
 
@@ -55,7 +56,7 @@ impl Endpoint {
             concurrency: 8,
             timeout: Duration::from_secs(60),
             retries: 4,
-            top_logprobs: 20,
+            top_logprobs: 100,
         }
     }
 }

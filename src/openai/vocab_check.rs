@@ -3,9 +3,45 @@
 
 use anyhow::{bail, Result};
 
+use super::logprobs::Choice;
 use super::Client;
 use crate::audit::AuditReport;
 use crate::vocab::Vocab;
+
+/// Complete the probe with as many log-probabilities as the engine allows: from the
+/// asked number down through 20, 5 and 1 while the engine refuses the number (vLLM's
+/// default limit is 20, the OpenAI API's 5). Keeps the number that worked.
+fn probe_top_logprobs(client: &mut Client, prompt: &[u32]) -> Result<Choice> {
+    let asked = client.endpoint.top_logprobs;
+    let mut tries: Vec<usize> = vec![asked];
+    tries.extend([20, 5, 1].into_iter().filter(|&n| n < asked));
+    let mut last = None;
+    for n in tries {
+        match client.complete(prompt, 4, n) {
+            Ok(c) => {
+                if n < asked {
+                    eprintln!(
+                        "tokenaudit: note: {} refused {asked} log-probabilities per step; \
+                         using {n}",
+                        client.endpoint.url
+                    );
+                    client.endpoint.top_logprobs = n;
+                }
+                return Ok(c);
+            }
+            Err(e) => {
+                let msg = format!("{e:#}").to_lowercase();
+                let refused = (msg.contains("http 400") || msg.contains("http 422"))
+                    && msg.contains("logprob");
+                if !refused {
+                    return Err(e);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("at least one try"))
+}
 
 /// What the check compared.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +92,7 @@ pub fn check(
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .get_ids(),
     );
-    let choice = client.complete(&prompt, 4, client.endpoint.top_logprobs)?;
+    let choice = probe_top_logprobs(client, &prompt)?;
     let mut compared = 0;
     let mut wrong = Vec::new();
     for (id, bytes) in choice.steps.iter().flat_map(|s| s.named.iter()) {

@@ -21,6 +21,8 @@ pub enum Fault {
     Unavailable(usize),
     /// The engine is gone: connections are closed unanswered.
     Dead,
+    /// Requests asking more log-probabilities than this get a 400, as vLLM answers.
+    MaxLogprobs(u64),
 }
 
 pub struct FakeEngine {
@@ -124,8 +126,16 @@ fn serve(
             let k = n.fetch_add(1, Ordering::SeqCst);
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let max = req["max_tokens"].as_u64().unwrap_or(1) as usize;
+            let asked = req["logprobs"].as_u64().unwrap_or(0);
             match fault {
+                Fault::MaxLogprobs(m) if asked > m => (
+                    400,
+                    format!(
+                        r#"{{"object":"error","message":"Requested sample logprobs of {asked}, which is greater than max allowed: {m}","code":400}}"#
+                    ),
+                ),
                 _ if k < after => (200, completion(max)),
+                Fault::MaxLogprobs(_) => (200, completion(max)),
                 Fault::None => (200, completion(max)),
                 Fault::MalformedJson => (200, r#"{"choices": [{"text": "oops""#.to_string()),
                 Fault::Slow(d) => {
@@ -137,10 +147,10 @@ fn serve(
                 Fault::Dead => return,
             }
         };
-        let (reason, extra) = if status == 200 {
-            ("OK", "")
-        } else {
-            ("Service Unavailable", "Retry-After: 1\r\n")
+        let (reason, extra) = match status {
+            200 => ("OK", ""),
+            400 => ("Bad Request", ""),
+            _ => ("Service Unavailable", "Retry-After: 1\r\n"),
         };
         let resp = format!(
             "HTTP/1.1 {status} {reason}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
