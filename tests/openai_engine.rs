@@ -353,3 +353,33 @@ fn generate_and_eval_through_the_engine_match_in_process_greedy() {
         a.len() / 2
     );
 }
+
+#[test]
+fn a_tokenizer_only_directory_fits_prompts_to_the_engines_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let eng = serve(dir.path());
+    // What a user verifying a served model may have: the tokenizer, no config, no weights.
+    let tok = dir.path().join("tokenizer-only");
+    std::fs::create_dir(&tok).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(model().join(f), tok.join(f)).unwrap();
+    }
+    let o = ok(bin()
+        .arg("verify")
+        .arg(&tok)
+        .args([
+            "--ids",
+            "278,31000",
+            "--backend",
+            "openai",
+            "--url",
+            &eng.url,
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The server's slots hold 128 positions: input_output keeps 7 of its 20 examples.
+    assert_eq!(j["prompts"][0]["k"], 7, "{j}");
+    assert_eq!(j["verdicts"]["trained"], 1, "{j}");
+}

@@ -50,6 +50,9 @@ pub struct VocabCheck {
     pub engine_vocab: Option<usize>,
     /// Ids whose text the engine gave and we compared.
     pub compared: usize,
+    /// The context the engine serves, when it says (llama.cpp: `meta.n_ctx`, per slot;
+    /// vLLM: `max_model_len`).
+    pub engine_context: Option<usize>,
 }
 
 const PROBE: &str = "The quick brown fox jumps over the lazy dog, and then the dog";
@@ -70,6 +73,15 @@ pub fn check(
         .and_then(|d| d.get(0))
         .and_then(|m| m.get("meta"))
         .and_then(|m| m.get("n_vocab"))
+        .and_then(|n| n.as_u64())
+        .map(|n| n as usize);
+    let first = models.get("data").and_then(|d| d.get(0));
+    let engine_context = first
+        .and_then(|m| {
+            m.get("meta")
+                .and_then(|m| m.get("n_ctx"))
+                .or_else(|| m.get("max_model_len"))
+        })
         .and_then(|n| n.as_u64())
         .map(|n| n as usize);
     if let Some(n) = engine_vocab {
@@ -142,5 +154,6 @@ pub fn check(
     Ok(VocabCheck {
         engine_vocab,
         compared,
+        engine_context,
     })
 }

@@ -223,11 +223,16 @@ impl Verifier {
         audit: AuditReport,
     ) -> Result<Verifier> {
         if let Backend::OpenAi(ep) = &s.backend {
-            let info = model::served_info(&s.model, &vocab, ep)?;
+            let mut info = model::served_info(&s.model, &vocab, ep)?;
             let bos = wants_bos(&s.model, &vocab);
             let mut client = Client::new(ep.clone())?;
             let check =
                 vocab_check::check(&mut client, &vocab, &audit, bos, Some(info.vocab_size))?;
+            // Prompts must fit the context the engine serves, which may be shorter than
+            // the model's (a server started with a small context, or no config.json here).
+            if let Some(n) = check.engine_context {
+                info.max_positions = info.max_positions.min(n);
+            }
             if check.compared == 0 {
                 eprintln!(
                     "tokenaudit: warning: {} named no token by both id and text, so its \
