@@ -191,6 +191,8 @@ fn as_many_logprobs_as_the_engine_allows() {
         "{}",
         stderr(&o)
     );
+    // The summary says what the engine gave, not what was asked.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("top 20 log-probabilities"));
     // An engine that refuses even one: the engine's own message, once.
     let none = FakeEngine::start(Fault::MaxLogprobs(0), 0);
     let o = verify(&none.url, &dir.path().join("w.csv"), &[]);

@@ -31,6 +31,7 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
         "dtype": r.info.served.is_none().then(|| format!("{:?}", r.info.dtype)),
         "served": r.info.served,
         "bounded_scores": r.rows.iter().filter(|x| x.bound).count(),
+        "top_logprobs": r.top_logprobs,
         "placeholder": {"id": r.placeholder.0, "text": r.placeholder.1},
         "prompts": r.prompts.iter().map(|p| json!({
             "name": p.name, "k": p.k, "k_published": p.k_published, "tokens": p.ids.len()
@@ -86,7 +87,8 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
     let parallel = match &s.backend {
         Backend::OpenAi(ep) => format!(
             "{} requests at a time, top {} log-probabilities",
-            ep.concurrency, ep.top_logprobs
+            ep.concurrency,
+            r.top_logprobs.unwrap_or(ep.top_logprobs)
         ),
         Backend::InProcess => format!("batch {}", s.engine.batch_size),
     };

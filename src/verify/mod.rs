@@ -194,6 +194,9 @@ pub struct VerifyReport {
     pub seconds: f64,
     /// Newly verified tokens per second.
     pub tokens_per_s: f64,
+    /// For a served model: the log-probabilities per step the engine gave (after any
+    /// step-down from the number asked).
+    pub top_logprobs: Option<usize>,
 }
 
 /// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
@@ -448,6 +451,10 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
         info: v.info.clone(),
         placeholder: (ph_id, ph_text),
         prompts: built,
+        top_logprobs: match &v.engine {
+            Engine::Remote(c) => Some(c.endpoint.top_logprobs),
+            Engine::Local(_) => None,
+        },
         tokens_per_s: if seconds > 0.0 {
             (ids.len() - resumed) as f64 / seconds
         } else {
