@@ -32,6 +32,13 @@ fn ok(o: Output) -> Output {
     o
 }
 
+/// One engine test at a time: each starts a server and clients that would otherwise fight
+/// over the CI machine's two cores (and the timeouts inside the tests).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The model as GGUF (f32, so llama.cpp computes in the same precision as candle on CPU)
 /// and a server with 4 slots of the model's 128 positions.
 fn serve(dir: &Path) -> LlamaServer {
@@ -108,6 +115,7 @@ fn verify_remote(url: &str, ids: &[u32], csv: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn verdicts_agree_with_the_in_process_path() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let eng = serve(dir.path());
     let ids = sample_ids();
@@ -176,6 +184,7 @@ fn verdicts_agree_with_the_in_process_path() {
 
 #[test]
 fn killed_engine_resumes_after_restart_without_losing_rows() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let ids = sample_ids();
     let csv = dir.path().join("v.csv");
@@ -257,6 +266,7 @@ fn killed_engine_resumes_after_restart_without_losing_rows() {
 
 #[test]
 fn a_different_vocabulary_is_refused() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let eng = serve(dir.path());
     // Same size (32,000 ids), other pieces: caught by comparing texts.
@@ -288,6 +298,7 @@ fn a_different_vocabulary_is_refused() {
 
 #[test]
 fn generate_and_eval_through_the_engine_match_in_process_greedy() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let eng = serve(dir.path());
     let gen = |remote: bool| {
@@ -356,6 +367,7 @@ fn generate_and_eval_through_the_engine_match_in_process_greedy() {
 
 #[test]
 fn a_tokenizer_only_directory_fits_prompts_to_the_engines_context() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let eng = serve(dir.path());
     // What a user verifying a served model may have: the tokenizer, no config, no weights.
