@@ -107,7 +107,12 @@ pub fn check(
     let choice = probe_top_logprobs(client, &prompt)?;
     let mut compared = 0;
     let mut wrong = Vec::new();
+    // The same id is often named at several steps; compare it once.
+    let mut seen = std::collections::HashSet::new();
     for (id, bytes) in choice.steps.iter().flat_map(|s| s.named.iter()) {
+        if !seen.insert(*id) {
+            continue;
+        }
         let Some(t) = audit.token(*id) else {
             if *id as usize >= rows.unwrap_or(vocab.len()) {
                 wrong.push(format!(
