@@ -6,7 +6,6 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 
-use crate::openai::logprobs::TokenRef;
 use crate::openai::Client;
 use crate::sampler::{Choice, Sampler};
 use crate::verify::model::Lm;
@@ -39,9 +38,9 @@ impl Source<'_> {
                 let t = Tensor::from_vec(prompt.to_vec(), (1, prompt.len()), dev)?;
                 Ok(lm.forward(&t, 0)?.squeeze(0)?.to_vec1()?)
             }
-            Source::Remote { ctx, .. } => {
+            Source::Remote { client, ctx, rows } => {
                 *ctx = prompt.to_vec();
-                self.remote_logits()
+                remote_logits(client, ctx, *rows)
             }
         }
     }
@@ -54,37 +53,31 @@ impl Source<'_> {
                 *pos += 1;
                 Ok(l)
             }
-            Source::Remote { ctx, .. } => {
+            Source::Remote { client, ctx, rows } => {
                 ctx.push(id);
-                self.remote_logits()
+                remote_logits(client, ctx, *rows)
             }
         }
     }
+}
 
-    fn remote_logits(&self) -> Result<Vec<f32>> {
-        let Source::Remote { client, ctx, rows } = self else {
-            unreachable!("only called on a remote source")
-        };
-        let c = client.complete(ctx, 1, client.endpoint.top_logprobs)?;
-        let mut logits = vec![f32::NEG_INFINITY; *rows];
-        let mut any = false;
-        for (t, lp) in c.steps.first().map(|s| s.top.as_slice()).unwrap_or(&[]) {
-            if let TokenRef::Id(i) = t {
-                if let Some(slot) = logits.get_mut(*i as usize) {
-                    *slot = *lp as f32;
-                    any = true;
-                }
-            }
+/// The engine's top log-probabilities as logits, −∞ for every other id.
+fn remote_logits(client: &Client, ctx: &[u32], rows: usize) -> Result<Vec<f32>> {
+    let mut logits = vec![f32::NEG_INFINITY; rows];
+    let mut any = false;
+    for (i, lp) in client.next_token_logprobs(ctx)? {
+        if let Some(slot) = logits.get_mut(i as usize) {
+            *slot = lp as f32;
+            any = true;
         }
-        if !any {
-            bail!(
-                "{}: the engine returned no log-probabilities by token id; sampling through \
-                 it needs them (llama.cpp's server, or vLLM's return_tokens_as_token_ids)",
-                client.endpoint.url
-            );
-        }
-        Ok(logits)
     }
+    if !any {
+        bail!(
+            "{}: the engine's log-probabilities name no id of the model's {rows}",
+            client.endpoint.url
+        );
+    }
+    Ok(logits)
 }
 
 /// One step of the trace: what the sampler saw and chose.

@@ -15,7 +15,6 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::audit::Category;
-use crate::openai::logprobs::TokenRef;
 use crate::openai::Client;
 use crate::verify::model::Lm;
 use crate::verify::{self, Engine, Verifier, VerifySettings};
@@ -298,19 +297,7 @@ fn disturbance_remote(
     pool: &[(u32, Source)],
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let top = |ids: &[u32]| -> Result<HashMap<u32, f64>> {
-        let c = client.complete(ids, 1, client.endpoint.top_logprobs)?;
-        let mut m: HashMap<u32, f64> = HashMap::new();
-        for (t, lp) in c.steps.first().map(|s| s.top.as_slice()).unwrap_or(&[]) {
-            if let TokenRef::Id(i) = t {
-                m.insert(*i, *lp);
-            }
-        }
-        if m.is_empty() {
-            bail!(
-                "{}: no log-probabilities by token id; the pause ranking needs them",
-                client.endpoint.url
-            );
-        }
+        let mut m: HashMap<u32, f64> = client.next_token_logprobs(ids)?.into_iter().collect();
         let z = m.values().map(|l| l.exp()).sum::<f64>().ln();
         m.values_mut().for_each(|l| *l -= z);
         Ok(m)

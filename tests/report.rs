@@ -386,21 +386,7 @@ fn hostile_vocabulary_renders_as_text() {
     std::fs::write(&verify_csv, verify.into_inner().unwrap()).unwrap();
     let mut pause = csv::Writer::from_writer(Vec::new());
     pause
-        .write_record([
-            "rank",
-            "id",
-            "decoded",
-            "source",
-            "printable",
-            "unique",
-            "reencodes",
-            "not_in_template",
-            "passes",
-            "mean_kl",
-            "max_kl",
-            "entropy_delta_bits",
-            "recommended",
-        ])
+        .write_record(tokenaudit::output::pause::CSV_HEADER)
         .unwrap();
     for (i, (&id, h)) in ids.iter().zip(hostile()).enumerate() {
         pause

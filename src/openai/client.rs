@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::logprobs::{self, Choice};
+use super::logprobs::{self, Choice, TokenRef};
 
 /// Where the engine is and how to talk to it. (`Debug` leaves the API key out, so that
 /// settings printed for a bug report do not carry it.)
@@ -139,6 +139,35 @@ impl Client {
         let v = self.request(Some(&body), "completions")?;
         logprobs::parse_completion(&v)
             .with_context(|| format!("{}: unexpected completions answer", self.url("completions")))
+    }
+
+    /// The engine's top next-token log-probabilities after `prompt`, by token id.
+    /// Sampling and the pause ranking need ids; an engine that names tokens only by text
+    /// is an error.
+    pub fn next_token_logprobs(&self, prompt: &[u32]) -> Result<Vec<(u32, f64)>> {
+        let c = self.complete(prompt, 1, self.endpoint.top_logprobs)?;
+        let top: Vec<(u32, f64)> = c
+            .steps
+            .first()
+            .map(|s| {
+                s.top
+                    .iter()
+                    .filter_map(|(t, lp)| match t {
+                        TokenRef::Id(i) => Some((*i, *lp)),
+                        TokenRef::Text(_) => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if top.is_empty() {
+            bail!(
+                "{}: the engine returned no log-probabilities by token id; sampling and the \
+                 pause ranking need them (llama.cpp's server, or vLLM's \
+                 return_tokens_as_token_ids)",
+                self.endpoint.url
+            );
+        }
+        Ok(top)
     }
 
     fn request(&self, body: Option<&Value>, path: &str) -> Result<Value> {
