@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench serving`. The token set is the one of `benches/verify.rs`:
 //! half tokens the model copies, half never seen.
 
-#[path = "../tests/engine/server.rs"]
+#[path = "../tests/common/engine/server.rs"]
 mod server;
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokenaudit::openai::Endpoint;
-use tokenaudit::verify::{self, Backend, IdSource, Verifier, VerifySettings};
+use tokenaudit::verify::{self, Backend, IdSource, LoadedModel, VerifySettings};
 
 fn model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/tiny-llama2tok")
@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(ids.len() as u64));
-    let local = Verifier::load(&base).unwrap();
+    let local = LoadedModel::load(&base).unwrap();
     g.bench_function("in_process_batch32", |b| {
         b.iter(|| verify::run_with(&local, &base, &ids).unwrap())
     });
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
         ep.top_logprobs = top;
         let mut s = base.clone();
         s.backend = Backend::OpenAi(ep);
-        let remote = Verifier::load(&s).unwrap();
+        let remote = LoadedModel::load(&s).unwrap();
         g.bench_function(format!("llama_server_c{concurrency}_top{top}"), |b| {
             b.iter(|| verify::run_with(&remote, &s, &ids).unwrap())
         });

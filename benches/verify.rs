@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tokenaudit::verify::engine::EngineOptions;
-use tokenaudit::verify::{self, IdSource, Verifier, VerifySettings};
+use tokenaudit::verify::local::ScoreOptions;
+use tokenaudit::verify::{self, IdSource, LoadedModel, VerifySettings};
 
 fn model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/tiny-llama2tok")
@@ -41,13 +41,13 @@ fn token_set(n: usize) -> Vec<u32> {
 
 fn bench(c: &mut Criterion) {
     let base = VerifySettings::new(model(), IdSource::All);
-    let v = Verifier::load(&base).unwrap();
-    let configs: [(&str, usize, EngineOptions, bool); 5] = [
-        ("published_batch1", 16, EngineOptions::published(), false),
+    let v = LoadedModel::load(&base).unwrap();
+    let configs: [(&str, usize, ScoreOptions, bool); 5] = [
+        ("published_batch1", 16, ScoreOptions::published(), false),
         (
             "batched",
             64,
-            EngineOptions {
+            ScoreOptions {
                 batch_size: 32,
                 kv_cache: false,
                 prefix_cache: false,
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
         (
             "batched+kv",
             64,
-            EngineOptions {
+            ScoreOptions {
                 batch_size: 32,
                 kv_cache: true,
                 prefix_cache: false,
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
         (
             "batched+kv+prefix",
             64,
-            EngineOptions {
+            ScoreOptions {
                 batch_size: 32,
                 kv_cache: true,
                 prefix_cache: true,
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         (
             "batched+kv+prefix+early_stop",
             64,
-            EngineOptions {
+            ScoreOptions {
                 batch_size: 32,
                 kv_cache: true,
                 prefix_cache: true,
@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
     for (name, n, engine, early) in configs {
         let ids = token_set(n);
         let mut s = base.clone();
-        s.engine = engine;
+        s.scoring = engine;
         s.early_stop = early;
         g.throughput(Throughput::Elements(n as u64));
         g.measurement_time(Duration::from_secs(if n == 16 { 15 } else { 10 }));

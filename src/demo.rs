@@ -17,6 +17,21 @@ use crate::vocab::bytelevel;
 
 pub const CORPUS: &str = include_str!("../data/demo/corpus.txt");
 
+/// The shipped demo tokenizer, compiled into the binary so that `tokenaudit audit` works
+/// wherever the binary is, not only beside the source tree it was built in.
+pub const TOKENIZER_JSON: &str = include_str!("../data/demo/tokenizer.json");
+
+/// How the demo tokenizer is named in summaries and reports.
+pub const TOKENIZER_NAME: &str = "data/demo/tokenizer.json";
+
+/// Load the demo tokenizer from the copy compiled into the binary.
+pub fn tokenizer() -> crate::vocab::Result<crate::vocab::Vocab> {
+    crate::vocab::hf::load_tokenizer_json_bytes(
+        std::path::Path::new(TOKENIZER_NAME),
+        TOKENIZER_JSON.as_bytes(),
+    )
+}
+
 /// Vocabulary size the trainer aims for (before the hand-made entries).
 const TRAIN_VOCAB: usize = 600;
 

@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 
+use crate::model::Lm;
 use crate::openai::Client;
 use crate::sampler::{Choice, Sampler};
-use crate::verify::model::Lm;
-use crate::verify::{Engine, Verifier};
+use crate::verify::{LoadedModel, Runtime};
 
 /// Where the next-token logits come from. (One per generation; a Box would buy nothing.)
 #[allow(clippy::large_enum_variant)]
@@ -132,7 +132,7 @@ pub struct GenOptions<'a> {
 /// Generate after `prompt` (already tokenized, BOS included if wanted). `on_text` gets
 /// each new piece of decoded text as soon as it is complete UTF-8.
 pub fn generate(
-    v: &Verifier,
+    v: &LoadedModel,
     prompt: &[u32],
     sampler: &mut Sampler,
     opts: &GenOptions,
@@ -141,13 +141,13 @@ pub fn generate(
     let start = Instant::now();
     let max_pos = v.info.max_positions;
     let eos = v.vocab.eos_id;
-    let mut source = match &v.engine {
-        Engine::Local(lm) => Source::Local {
+    let mut source = match &v.runtime {
+        Runtime::Local(lm) => Source::Local {
             lm: lm.fork(),
             dev: &v.info.device,
             pos: 0,
         },
-        Engine::Remote(client) => Source::Remote {
+        Runtime::Remote(client) => Source::Remote {
             client,
             ctx: Vec::new(),
             rows: v.info.vocab_size,

@@ -1,9 +1,11 @@
 use clap::Parser;
 
+mod cli;
+
 fn main() {
-    let cli = tokenaudit::cli::Cli::parse();
-    if let Err(e) = tokenaudit::cli::run(cli) {
-        eprintln!("tokenaudit: error: {}", tokenaudit::cli::error_line(&e));
+    let args = cli::Cli::parse();
+    if let Err(e) = cli::run(args) {
+        eprintln!("tokenaudit: error: {}", cli::error_line(&e));
         std::process::exit(1);
     }
 }

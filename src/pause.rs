@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::audit::Category;
+use crate::model::Lm;
 use crate::openai::Client;
-use crate::verify::model::Lm;
-use crate::verify::{self, Engine, Verifier, VerifySettings};
+use crate::verify::{self, LoadedModel, Runtime, VerifySettings};
 
 /// Where a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -81,6 +81,8 @@ pub struct PauseReport {
     pub candidates: Vec<Candidate>,
     pub contexts: usize,
     pub context_source: String,
+    /// The model's load warnings, for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 impl PauseReport {
@@ -95,9 +97,9 @@ fn printable(s: &str) -> bool {
 }
 
 /// Read the contexts: the non-empty lines of the file (or the demo corpus), tokenized.
-fn contexts(v: &Verifier, s: &PauseSettings) -> Result<(Vec<Vec<u32>>, String)> {
+fn contexts(v: &LoadedModel, s: &PauseSettings) -> Result<(Vec<Vec<u32>>, String)> {
     let (text, from) = match &s.contexts {
-        Some(p) => (crate::cli::read_text(p)?, p.display().to_string()),
+        Some(p) => (crate::util::text::read_text(p)?, p.display().to_string()),
         None => (
             crate::demo::CORPUS.to_string(),
             "data/demo/corpus.txt (use --contexts FILE for your own text)".to_string(),
@@ -136,7 +138,7 @@ fn chat_template(model: &Path) -> String {
 }
 
 /// Collect candidates from the three sources (deduplicated, capped per source).
-fn collect(v: &Verifier, s: &PauseSettings) -> Result<Vec<(u32, Source)>> {
+fn collect(v: &LoadedModel, s: &PauseSettings) -> Result<Vec<(u32, Source)>> {
     let mut out: Vec<(u32, Source)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut push = |id: u32, src: Source, out: &mut Vec<(u32, Source)>| {
@@ -195,11 +197,11 @@ fn collect(v: &Verifier, s: &PauseSettings) -> Result<Vec<(u32, Source)>> {
 
 /// Next-token log-probabilities of each context, and after each candidate appended.
 pub fn run(s: &PauseSettings) -> Result<PauseReport> {
-    let v = Verifier::load(&s.verify)?;
+    let v = LoadedModel::load(&s.verify)?;
     run_with(&v, s)
 }
 
-pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
+pub fn run_with(v: &LoadedModel, s: &PauseSettings) -> Result<PauseReport> {
     let (ctxs, from) = contexts(v, s)?;
     let pool = collect(v, s).context("collecting pause-token candidates")?;
     let template = chat_template(&s.verify.model);
@@ -211,11 +213,11 @@ pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
     let mut kl_sum = vec![0f64; pool.len()];
     let mut kl_max = vec![0f64; pool.len()];
     let mut dh_sum = vec![0f64; pool.len()];
-    let bar = crate::progress::bar_always(ctxs.len() as u64, "contexts");
+    let bar = crate::util::progress::bar_always(ctxs.len() as u64, "contexts");
     for ctx in &ctxs {
-        let (kls, dhs) = match &v.engine {
-            Engine::Local(lm) => disturbance_local(lm, &v.info.device, ctx, &pool)?,
-            Engine::Remote(client) => disturbance_remote(client, ctx, &pool)?,
+        let (kls, dhs) = match &v.runtime {
+            Runtime::Local(lm) => disturbance_local(lm, &v.info.device, ctx, &pool)?,
+            Runtime::Remote(client) => disturbance_remote(client, ctx, &pool)?,
         };
         for (k, (kl, dh)) in kls.into_iter().zip(dhs).enumerate() {
             kl_sum[k] += kl;
@@ -256,6 +258,7 @@ pub fn run_with(v: &Verifier, s: &PauseSettings) -> Result<PauseReport> {
         candidates,
         contexts: ctxs.len(),
         context_source: from,
+        warnings: v.warnings.clone(),
     })
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::progress;
+use crate::util::progress;
 use crate::vocab::{bytelevel, Vocab};
 
 pub use guard::Guard;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::TokenizerArgs;
-use crate::{audit, output};
+use tokenaudit::{audit, output};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {

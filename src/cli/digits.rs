@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use super::DEMO_TOKENIZER;
-use crate::digits::{self, generate, Corpus, NamedVocab, Scheme};
-use crate::output;
-use crate::vocab::{self, LoadOptions, Vocab};
+use tokenaudit::digits::{self, synth, Corpus, NamedVocab, Scheme};
+use tokenaudit::output;
+use tokenaudit::vocab::{self, LoadOptions, Vocab};
 
 #[derive(Debug, Args)]
 pub struct DigitsArgs {
@@ -116,23 +115,23 @@ pub fn run(a: DigitsArgs) -> Result<()> {
     }
     let use_generated = a.generated || corpora.is_empty();
     if use_generated {
-        corpora.insert(0, generate::numbers_corpus(a.seed));
-        corpora.insert(1, generate::additions_corpus(a.seed));
+        corpora.insert(0, synth::numbers_corpus(a.seed));
+        corpora.insert(1, synth::additions_corpus(a.seed));
     }
 
-    let paths: Vec<PathBuf> = if a.tokenizer.is_empty() {
-        vec![PathBuf::from(DEMO_TOKENIZER)]
-    } else {
-        a.tokenizer.clone()
-    };
+    let paths: Vec<PathBuf> = a.tokenizer.clone();
     let opts = LoadOptions {
         format: None,
         preset: a.preset.clone(),
     };
-    let vocabs: Vec<Vocab> = paths
-        .iter()
-        .map(|p| vocab::load(p, &opts))
-        .collect::<Result<_, _>>()?;
+    let vocabs: Vec<Vocab> = if paths.is_empty() {
+        vec![tokenaudit::demo::tokenizer()?]
+    } else {
+        paths
+            .iter()
+            .map(|p| vocab::load(p, &opts))
+            .collect::<Result<_, _>>()?
+    };
     let names = if a.tokenizer.is_empty() {
         vec!["demo".to_string()]
     } else {

@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::{read_text, TokenizerArgs};
-use crate::digits::{Scheme, Schemed};
-use crate::output;
+use tokenaudit::digits::{Scheme, Schemed};
+use tokenaudit::util;
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
@@ -57,8 +57,8 @@ pub fn run(e: EncodeArgs) -> Result<()> {
             writeln!(
                 out,
                 "{id:>8}  {:<24} {:?}",
-                output::escape::visible(piece),
-                output::escape::visible(&decoded)
+                util::escape::visible(piece),
+                util::escape::visible(&decoded)
             )?;
         }
         writeln!(out, "{} tokens", pieces.len())?;

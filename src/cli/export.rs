@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::export::gguf_writer::GgmlType;
-use crate::export::{self, ExportSettings};
+use tokenaudit::export::{self, ExportSettings};
+use tokenaudit::gguf::writer::GgmlType;
 
 #[derive(Debug, Args)]
 pub struct ExportGgufArgs {

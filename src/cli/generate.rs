@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::verify::EngineArgs;
-use crate::eval::{self, data::Task, EvalSettings};
-use crate::generate::{self, GenOptions};
-use crate::output;
-use crate::pause::{self, PauseSettings};
-use crate::sampler::{self, Sampler, SamplerConfig, SamplerKind};
-use crate::verify::{IdSource, Verifier, VerifySettings};
+use super::verify::ModelArgs;
+use tokenaudit::eval::{self, data::Task, EvalSettings};
+use tokenaudit::generate::{self, GenOptions};
+use tokenaudit::output;
+use tokenaudit::pause::{self, PauseSettings};
+use tokenaudit::sampler::{self, Sampler, SamplerConfig, SamplerKind};
+use tokenaudit::verify::{IdSource, LoadedModel, VerifySettings};
 
 /// Sampler flags, named like llama.cpp's.
 #[derive(Debug, Args)]
@@ -69,7 +69,7 @@ impl SamplerArgs {
     /// Resolve `--pause-token` for a loaded model.
     pub fn pause_token(
         &self,
-        v: &Verifier,
+        v: &LoadedModel,
         s: &VerifySettings,
         kinds: &[SamplerKind],
     ) -> Result<Option<u32>> {
@@ -125,13 +125,16 @@ pub struct GenerateArgs {
     #[command(flatten)]
     pub sampling: SamplerArgs,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub model_args: ModelArgs,
 }
 
 pub fn run_generate(a: GenerateArgs) -> Result<()> {
     let cfg = a.sampling.config(a.sampler)?;
-    let s = a.engine.settings(a.model.clone(), IdSource::Ids(vec![]))?;
-    let v = Verifier::load(&s)?;
+    let s = a
+        .model_args
+        .settings(a.model.clone(), IdSource::Ids(vec![]))?;
+    let v = LoadedModel::load(&s)?;
+    super::warn(&v.warnings);
     let pause = a.sampling.pause_token(&v, &s, &[a.sampler])?;
     let mut ids = v.vocab.encode(&a.prompt).map_err(|e| anyhow::anyhow!(e))?;
     if let Some(b) = v.bos {
@@ -198,7 +201,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub sampling: SamplerArgs,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub model_args: ModelArgs,
 }
 
 pub fn run_eval(a: EvalArgs) -> Result<()> {
@@ -207,8 +210,11 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
         .iter()
         .map(|&k| a.sampling.config(k))
         .collect::<Result<Vec<_>>>()?;
-    let s = a.engine.settings(a.model.clone(), IdSource::Ids(vec![]))?;
-    let v = Verifier::load(&s)?;
+    let s = a
+        .model_args
+        .settings(a.model.clone(), IdSource::Ids(vec![]))?;
+    let v = LoadedModel::load(&s)?;
+    super::warn(&v.warnings);
     let pause = a.sampling.pause_token(&v, &s, &a.sampler)?;
     let es = EvalSettings {
         task: a.task,

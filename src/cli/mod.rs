@@ -2,12 +2,12 @@
 //! that the library functions take (the ripgrep way). `main.rs` only calls [`run`]. Each
 //! command's flags and its small driver live in their own file beside this one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::vocab::{self, Format, LoadOptions, Vocab};
+use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
 
 pub mod audit;
 pub mod backend;
@@ -19,10 +19,6 @@ pub mod pause;
 pub mod report;
 pub mod scan;
 pub mod verify;
-
-/// The tokenizer `audit` and `encode` use when none is given: a small byte-level BPE the
-/// project trains itself (see examples/make_demo_tokenizer.rs), showing every category.
-pub const DEMO_TOKENIZER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo/tokenizer.json");
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,17 +106,23 @@ impl ModelTokenizerArgs {
 }
 
 impl TokenizerArgs {
-    fn path(&self) -> PathBuf {
-        self.tokenizer
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEMO_TOKENIZER))
-    }
+    /// The tokenizer named, or the demo tokenizer compiled into the binary.
     pub fn load(&self) -> Result<Vocab> {
         let opts = LoadOptions {
             format: self.format,
             preset: self.preset.clone(),
         };
-        Ok(vocab::load(&self.path(), &opts)?)
+        match &self.tokenizer {
+            Some(p) => Ok(vocab::load(p, &opts)?),
+            None => Ok(tokenaudit::demo::tokenizer()?),
+        }
+    }
+}
+
+/// Show the library's warnings, one line each, on stderr.
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("tokenaudit: warning: {w}");
     }
 }
 
@@ -157,15 +159,4 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Read a text file as UTF-8, naming the file and the byte offset when it is not.
-pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
-        Err(e) => bail!(
-            "{}: not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ),
-    }
-}
+pub use tokenaudit::util::text::read_text;

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::verify::EngineArgs;
-use crate::output;
-use crate::pause::{self, PauseSettings};
-use crate::verify::IdSource;
+use super::verify::ModelArgs;
+use tokenaudit::output;
+use tokenaudit::pause::{self, PauseSettings};
+use tokenaudit::verify::IdSource;
 
 #[derive(Debug, Args)]
 pub struct PauseArgs {
@@ -34,13 +34,15 @@ pub struct PauseArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub model_args: ModelArgs,
 }
 
 impl PauseArgs {
     pub fn settings(&self) -> Result<PauseSettings> {
         Ok(PauseSettings {
-            verify: self.engine.settings(self.model.clone(), IdSource::All)?,
+            verify: self
+                .model_args
+                .settings(self.model.clone(), IdSource::All)?,
             contexts: self.contexts.clone(),
             n_contexts: self.n.max(1),
             per_source: self.per_source.max(1),
@@ -50,6 +52,7 @@ impl PauseArgs {
 
 pub fn run(a: PauseArgs) -> Result<()> {
     let report = pause::run(&a.settings()?)?;
+    super::warn(&report.warnings);
     if let Some(p) = &a.csv {
         output::pause::write_csv(&report, p)?;
     }

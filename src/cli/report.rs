@@ -9,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::scan::ScanOptions;
-use crate::audit;
-use crate::report::{PauseData, Report, ScanData, TokenizerData, VerifyData};
-use crate::scan;
-use crate::verify::{self, IdSource, VerifySettings};
-use crate::vocab::{self, Format, LoadOptions, Vocab};
+use tokenaudit::audit;
+use tokenaudit::report::{PauseData, Report, ScanData, TokenizerData, VerifyData};
+use tokenaudit::scan;
+use tokenaudit::verify::{self, IdSource, VerifySettings};
+use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -170,13 +170,14 @@ pub fn build(a: &ReportArgs) -> Result<Report> {
             let mut s = VerifySettings::new(model.clone(), IdSource::Ids(ids.clone()));
             s.tokenizer = a.tokenizer.clone();
             s.load = load.clone();
-            s.device = verify::model::parse_device(&a.device)?;
+            s.device = tokenaudit::model::parse_device(&a.device)?;
             if a.batch_size == 0 {
                 bail!("--batch-size must be at least 1");
             }
-            s.engine.batch_size = a.batch_size;
+            s.scoring.batch_size = a.batch_size;
             s.csv = a.verify_csv.clone();
             let r = verify::run(&s).context("verifying the lowest candidates")?;
+            super::warn(&r.warnings);
             inputs.push(format!(
                 "Verification of the {} lowest candidates computed on {}{}.",
                 ids.len(),

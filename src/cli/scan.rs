@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::indicators::Indicator;
-use crate::output;
-use crate::scan::{self, ScanSettings};
-use crate::vocab::LoadOptions;
+use tokenaudit::indicators::Indicator;
+use tokenaudit::output;
+use tokenaudit::scan::{self, ScanSettings};
+use tokenaudit::vocab::LoadOptions;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {

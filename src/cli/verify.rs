@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::output;
-use crate::verify::engine::EngineOptions;
-use crate::verify::{self, model, prompts, IdSource, Thresholds, VerifySettings};
+use tokenaudit::model;
+use tokenaudit::output;
+use tokenaudit::verify::local::ScoreOptions;
+use tokenaudit::verify::{self, prompts, IdSource, Thresholds, VerifySettings};
 
 /// Flags shared by `verify` and `glitch`: the model, the device and the engine.
 #[derive(Debug, Args)]
-pub struct EngineArgs {
+pub struct ModelArgs {
     #[command(flatten)]
     pub tok: super::ModelTokenizerArgs,
     /// Where to run the forward passes: cpu, cuda or cuda:N (needs a `--features cuda`
@@ -49,7 +50,7 @@ pub struct EngineArgs {
     pub backend: super::backend::BackendArgs,
 }
 
-impl EngineArgs {
+impl ModelArgs {
     pub fn settings(&self, model: PathBuf, ids: IdSource) -> Result<VerifySettings> {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
@@ -64,10 +65,10 @@ impl EngineArgs {
         s.backend = self.backend.resolve()?;
         s.dtype = self.dtype.as_deref().map(model::parse_dtype).transpose()?;
         let published = self.batch_size == 1;
-        s.engine = if published {
-            EngineOptions::published()
+        s.scoring = if published {
+            ScoreOptions::published()
         } else {
-            EngineOptions {
+            ScoreOptions {
                 batch_size: self.batch_size,
                 kv_cache: !self.no_kv_cache,
                 prefix_cache: !self.no_prefix_cache && !self.no_kv_cache,
@@ -123,7 +124,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub model_args: ModelArgs,
 }
 
 pub fn run(a: VerifyArgs) -> Result<()> {
@@ -135,9 +136,10 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             bail!("say which tokens to verify: --candidates FILE, --ids or --all")
         }
     };
-    let mut s = a.engine.settings(a.model.clone(), ids)?;
+    let mut s = a.model_args.settings(a.model.clone(), ids)?;
     s.csv = a.csv.clone();
     let report = verify::run(&s)?;
+    super::warn(&report.warnings);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.json {
@@ -165,23 +167,24 @@ pub struct GlitchArgs {
     #[command(flatten)]
     pub scan: super::scan::ScanOptions,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub model_args: ModelArgs,
 }
 
 /// Scan, verify the candidates, and write the one CSV a user exporting glitch tokens wants.
 pub fn run_glitch(a: GlitchArgs) -> Result<()> {
     let scan_s = a.scan.settings(
         a.model.clone(),
-        a.engine.tok.tokenizer.clone(),
-        a.engine.tok.load_options(),
+        a.model_args.tok.tokenizer.clone(),
+        a.model_args.tok.load_options(),
     )?;
-    let scan = crate::scan::run(&scan_s)?;
+    let scan = tokenaudit::scan::run(&scan_s)?;
     let mut s = a
-        .engine
+        .model_args
         .settings(a.model.clone(), IdSource::Ids(scan.candidates.clone()))?;
     let partial = partial_path(&a.csv);
     s.csv = Some(partial.clone());
-    let verifier = verify::Verifier::with_tokenizer(&s, scan.vocab.clone(), scan.audit.clone())?;
+    let verifier = verify::LoadedModel::with_tokenizer(&s, scan.vocab.clone(), scan.audit.clone())?;
+    super::warn(&verifier.warnings);
     let report = verify::run_with(&verifier, &s, &scan.candidates)?;
     output::verify::write_glitch_csv(&scan, &report, &a.csv)?;
     std::fs::remove_file(&partial).ok();

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::numbers::{numbers, Number};
-use crate::cli::read_text;
+use crate::util::text::read_text;
 
 /// Where a corpus came from and how its documents were cut.
 #[derive(Debug, Clone, PartialEq, Eq)]

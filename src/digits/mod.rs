@@ -6,16 +6,16 @@
 //! - [`numbers`]: digit runs, numbers, and how an encoding cut them;
 //! - [`metrics`]: what is counted (text, arithmetic alignment, coverage, decimal probe);
 //! - [`data`]: readers for text files, GPT-3 arithmetic / GSM8K JSON lines, PUD;
-//! - [`generate`]: seeded numbers for a run without data files;
+//! - [`synth`]: seeded numbers for a run without data files;
 //! - [`run`]: measuring every corpus with every tokenizer and scheme.
 
 pub mod data;
-pub mod generate;
 pub mod metrics;
 pub mod numbers;
 pub mod run;
 pub mod scheme;
+pub mod synth;
 
 pub use data::{read_arith, read_pud, read_text_corpus, Corpus, CorpusKind, RecordKind};
-pub use run::{analyze, NamedVocab, Report};
+pub use run::{analyze, DigitsReport, NamedVocab};
 pub use scheme::{apply, Placement, Scheme, Schemed};

@@ -71,7 +71,7 @@ pub struct ProbeResult {
 
 /// Everything one run measured.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct DigitsReport {
     pub tokenizers: Vec<TokInfo>,
     pub schemes: Vec<Scheme>,
     pub corpora: Vec<CorpusInfo>,
@@ -82,7 +82,7 @@ pub struct Report {
     pub seed: Option<u64>,
 }
 
-impl Report {
+impl DigitsReport {
     pub fn text_for(&self, corpus: usize, tokenizer: usize, scheme: Scheme) -> Option<&TextStats> {
         self.text
             .iter()
@@ -250,11 +250,11 @@ pub fn analyze(
     corpora: &[Corpus],
     schemes: &[Scheme],
     seed: Option<u64>,
-) -> Result<Report> {
+) -> Result<DigitsReport> {
     let total: u64 = corpora.iter().map(|c| c.docs.len() as u64).sum::<u64>()
         * (toks.len() * schemes.len()) as u64;
-    let pb = crate::progress::bar(total, "digits");
-    let mut report = Report {
+    let pb = crate::util::progress::bar(total, "digits");
+    let mut report = DigitsReport {
         tokenizers: Vec::new(),
         schemes: schemes.to_vec(),
         corpora: corpora

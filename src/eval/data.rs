@@ -35,7 +35,7 @@ pub struct Problem {
 
 /// Read up to `n` problems (every one when `n` is 0).
 pub fn read(path: &Path, task: Task, n: usize) -> Result<Vec<Problem>> {
-    let text = crate::cli::read_text(path)?;
+    let text = crate::util::text::read_text(path)?;
     if text.trim().is_empty() {
         bail!("{}: the file is empty", path.display());
     }

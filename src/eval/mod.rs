@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::generate::{self, GenOptions};
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::verify::Verifier;
+use crate::verify::LoadedModel;
 use data::{Problem, Task};
 
 #[derive(Debug, Clone)]
@@ -69,11 +69,12 @@ fn stop_texts(task: Task) -> &'static [&'static str] {
     }
 }
 
-pub fn run(v: &Verifier, s: &EvalSettings) -> Result<EvalReport> {
+pub fn run(v: &LoadedModel, s: &EvalSettings) -> Result<EvalReport> {
     let problems: Vec<Problem> = data::read(&s.data, s.task, s.n)?;
     let mut results = Vec::new();
     let mut answers = Vec::new();
-    let bar = crate::progress::bar_always((problems.len() * s.samplers.len()) as u64, "problems");
+    let bar =
+        crate::util::progress::bar_always((problems.len() * s.samplers.len()) as u64, "problems");
     for cfg in &s.samplers {
         let name = cfg.kind.as_str().to_string();
         let mut sampler = Sampler::new(cfg.clone());

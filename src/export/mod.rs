@@ -16,8 +16,6 @@
 //! Everything is read and checked before the output file is created, and the file is
 //! written through [`crate::output::write_atomic`], so a failure leaves nothing behind.
 
-pub mod gguf_writer;
-
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -27,10 +25,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use half::f16;
 use serde_json::Value;
 
+use crate::gguf::writer::{GgmlType, GgufWriter, TensorSpec};
 use crate::gguf::{GgufArray, GgufValue};
 use crate::vocab::{self, LoadOptions, PieceKind, Vocab};
 use crate::weights::{Checkpoint, DType, Matrix, SafetensorsFile, Source};
-use gguf_writer::{GgmlType, GgufWriter, TensorSpec};
 
 /// The data alignment written as `general.alignment` (GGUF's default, stated explicitly).
 pub const ALIGNMENT: u32 = 32;

@@ -4,7 +4,7 @@
 /// Values summed in f32 before being added to an f64 total.
 const BLOCK: usize = 256;
 
-use crate::simd::with_avx2;
+use crate::util::simd::with_avx2;
 
 with_avx2!(pub fn dot(a: &[f32], b: &[f32]) -> f64 = dot_body);
 

@@ -11,7 +11,11 @@ use crate::vocab::Vocab;
 /// Complete the probe with as many log-probabilities as the engine allows: from the
 /// asked number down through 20, 5 and 1 while the engine refuses the number (vLLM's
 /// default limit is 20, the OpenAI API's 5). Keeps the number that worked.
-fn probe_top_logprobs(client: &mut Client, prompt: &[u32]) -> Result<Choice> {
+fn probe_top_logprobs(
+    client: &mut Client,
+    prompt: &[u32],
+    notes: &mut Vec<String>,
+) -> Result<Choice> {
     let asked = client.endpoint.top_logprobs;
     let mut tries: Vec<usize> = vec![asked];
     tries.extend([20, 5, 1].into_iter().filter(|&n| n < asked));
@@ -20,11 +24,10 @@ fn probe_top_logprobs(client: &mut Client, prompt: &[u32]) -> Result<Choice> {
         match client.complete(prompt, 4, n) {
             Ok(c) => {
                 if n < asked {
-                    eprintln!(
-                        "tokenaudit: note: {} refused {asked} log-probabilities per step; \
-                         using {n}",
+                    notes.push(format!(
+                        "{} refused {asked} log-probabilities per step; using {n}",
                         client.endpoint.url
-                    );
+                    ));
                     client.endpoint.top_logprobs = n;
                 }
                 return Ok(c);
@@ -53,6 +56,9 @@ pub struct VocabCheck {
     /// The context the engine serves, when it says (llama.cpp: `meta.n_ctx`, per slot;
     /// vLLM: `max_model_len`).
     pub engine_context: Option<usize>,
+    /// What a person should hear about the check (the log-probabilities stepped down);
+    /// the caller decides how to show them.
+    pub notes: Vec<String>,
 }
 
 const PROBE: &str = "The quick brown fox jumps over the lazy dog, and then the dog";
@@ -104,7 +110,8 @@ pub fn check(
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .get_ids(),
     );
-    let choice = probe_top_logprobs(client, &prompt)?;
+    let mut notes = Vec::new();
+    let choice = probe_top_logprobs(client, &prompt, &mut notes)?;
     let mut compared = 0;
     let mut wrong = Vec::new();
     // The same id is often named at several steps; compare it once.
@@ -160,5 +167,6 @@ pub fn check(
         engine_vocab,
         compared,
         engine_context,
+        notes,
     })
 }

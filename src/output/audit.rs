@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::escape::quoted;
-use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::audit::{AuditReport, Category};
+use crate::util::escape::quoted;
+use crate::util::escape::{spreadsheet, visible};
 use crate::vocab::Vocab;
 
 /// Column names of the per-token CSV, documented in docs/schemas.md.

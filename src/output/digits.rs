@@ -7,14 +7,14 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::digits::data::{CorpusKind, RecordKind};
 use crate::digits::metrics::{
     count_shapes, probe_text, shape_digits, top_shapes, ArithStats, TextStats,
 };
-use crate::digits::run::Report;
+use crate::digits::run::DigitsReport;
 use crate::digits::Scheme;
+use crate::util::escape::{spreadsheet, visible};
 
 /// Columns of the long CSV, documented in docs/digits.md.
 pub const CSV_HEADER: [&str; 8] = [
@@ -103,12 +103,12 @@ impl Table {
     }
 }
 
-fn tok_names(r: &Report) -> Vec<String> {
+fn tok_names(r: &DigitsReport) -> Vec<String> {
     r.tokenizers.iter().map(|t| t.name.clone()).collect()
 }
 
 /// The scheme used for the fertility table: the tokenizer's own when measured.
-fn fertility_scheme(r: &Report) -> Scheme {
+fn fertility_scheme(r: &DigitsReport) -> Scheme {
     if r.schemes.contains(&Scheme::Own) {
         Scheme::Own
     } else {
@@ -116,7 +116,7 @@ fn fertility_scheme(r: &Report) -> Scheme {
     }
 }
 
-fn write_tokenizers(r: &Report, out: &mut dyn Write) -> Result<()> {
+fn write_tokenizers(r: &DigitsReport, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "tokenizers")?;
     let mut t = Table::new(
         vec![
@@ -197,7 +197,7 @@ fn write_tokenizers(r: &Report, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Rows `metric × scheme`, columns tokenizers, for one text corpus.
-fn write_text_corpus(r: &Report, ci: usize, out: &mut dyn Write) -> Result<()> {
+fn write_text_corpus(r: &DigitsReport, ci: usize, out: &mut dyn Write) -> Result<()> {
     let c = &r.corpora[ci];
     let any = r.text_for(ci, 0, r.schemes[0]);
     let numbers = any.map(|s| s.numbers).unwrap_or(0);
@@ -287,7 +287,7 @@ fn write_text_corpus(r: &Report, ci: usize, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Row label of one record kind of one arithmetic file.
-fn arith_label(r: &Report, ci: usize, kind: RecordKind) -> String {
+fn arith_label(r: &DigitsReport, ci: usize, kind: RecordKind) -> String {
     let c = &r.corpora[ci];
     if c.records.len() > 1 || kind != RecordKind::Problem {
         format!("{} [{}]", c.name, kind.key())
@@ -305,7 +305,7 @@ fn top_shape(shapes: &std::collections::BTreeMap<String, u64>) -> String {
     }
 }
 
-fn write_arith(r: &Report, out: &mut dyn Write) -> Result<()> {
+fn write_arith(r: &DigitsReport, out: &mut dyn Write) -> Result<()> {
     let files: Vec<usize> = r
         .corpora
         .iter()
@@ -418,7 +418,7 @@ fn write_arith(r: &Report, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn write_fertility(r: &Report, out: &mut dyn Write) -> Result<()> {
+fn write_fertility(r: &DigitsReport, out: &mut dyn Write) -> Result<()> {
     let langs: Vec<usize> = r
         .corpora
         .iter()
@@ -491,7 +491,7 @@ fn write_fertility(r: &Report, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn write_probe(r: &Report, out: &mut dyn Write) -> Result<()> {
+fn write_probe(r: &DigitsReport, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "\n== decimal comparison probe: {:?}; each side's cut, \
@@ -542,7 +542,7 @@ fn write_probe(r: &Report, out: &mut dyn Write) -> Result<()> {
 }
 
 /// The readable report.
-pub fn write_summary(r: &Report, out: &mut dyn Write) -> Result<()> {
+pub fn write_summary(r: &DigitsReport, out: &mut dyn Write) -> Result<()> {
     write_tokenizers(r, out)?;
     for (ci, c) in r.corpora.iter().enumerate() {
         if matches!(c.kind, CorpusKind::Text | CorpusKind::Generated) {
@@ -598,7 +598,7 @@ fn arith_json(s: &ArithStats) -> Value {
 }
 
 /// The whole report as one JSON object.
-pub fn to_json(r: &Report) -> Value {
+pub fn to_json(r: &DigitsReport) -> Value {
     let tokenizers: Vec<Value> = r
         .tokenizers
         .iter()
@@ -706,7 +706,7 @@ pub fn to_json(r: &Report) -> Value {
 }
 
 /// Every metric as one CSV row: section, source, kind, tokenizer, scheme, metric, key, value.
-pub fn write_csv(r: &Report, path: &Path) -> Result<()> {
+pub fn write_csv(r: &DigitsReport, path: &Path) -> Result<()> {
     write_atomic(path, |w| {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(CSV_HEADER)?;

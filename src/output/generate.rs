@@ -5,10 +5,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::escape::spreadsheet;
 use super::write_atomic;
 use crate::eval::EvalReport;
 use crate::generate::Generation;
+use crate::util::escape::spreadsheet;
 use crate::vocab::Vocab;
 
 pub fn write_trace(vocab: &Vocab, g: &Generation, path: &Path) -> Result<()> {

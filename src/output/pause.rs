@@ -6,10 +6,10 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::escape::quoted;
-use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::pause::PauseReport;
+use crate::util::escape::quoted;
+use crate::util::escape::{spreadsheet, visible};
 
 pub const CSV_HEADER: [&str; 13] = [
     "rank",

@@ -7,11 +7,11 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::escape::quoted;
-use super::escape::{spreadsheet, visible};
 use super::write_atomic;
 use crate::indicators::Indicator;
 use crate::scan::ScanReport;
+use crate::util::escape::quoted;
+use crate::util::escape::{spreadsheet, visible};
 
 /// Category written for embedding rows that no token maps to (padding rows).
 pub const NO_TOKEN: &str = "NO_TOKEN";

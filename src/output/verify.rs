@@ -6,8 +6,8 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
-use super::escape::quoted;
-use super::escape::visible;
+use crate::util::escape::quoted;
+use crate::util::escape::visible;
 use crate::verify::{Backend, Verdict, VerifyReport, VerifySettings};
 
 fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
@@ -36,7 +36,7 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
         "prompts": r.prompts.iter().map(|p| json!({
             "name": p.name, "k": p.k, "k_published": p.k_published, "tokens": p.ids.len()
         })).collect::<Vec<_>>(),
-        "batch_size": s.engine.batch_size,
+        "batch_size": s.scoring.batch_size,
         "tokens": r.rows.len(),
         "resumed": r.resumed,
         "seconds": r.seconds,
@@ -90,7 +90,7 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
             ep.concurrency,
             r.top_logprobs.unwrap_or(ep.top_logprobs)
         ),
-        Backend::InProcess => format!("batch {}", s.engine.batch_size),
+        Backend::InProcess => format!("batch {}", s.scoring.batch_size),
     };
     writeln!(
         out,
@@ -166,11 +166,11 @@ pub fn write_glitch_csv(
                     row.extend(
                         r.prompt_scores
                             .iter()
-                            .map(|p| p.map(crate::verify::resume::fmt_score).unwrap_or_default()),
+                            .map(|p| p.map(crate::verify::csv::fmt_score).unwrap_or_default()),
                     );
-                    row.push(crate::verify::resume::fmt_score(r.score));
+                    row.push(crate::verify::csv::fmt_score(r.score));
                     row.push(r.verdict.name().to_string());
-                    row.push(crate::verify::resume::bound_name(r.bound).to_string());
+                    row.push(crate::verify::csv::bound_name(r.bound).to_string());
                 }
                 None => row.extend(std::iter::repeat_n(String::new(), names.len() + 3)),
             }

@@ -10,7 +10,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::audit::TokenAudit;
-use crate::output::escape::visible;
+use crate::util::escape::visible;
 use crate::vocab::bytelevel;
 
 /// One piece of a token's display: literal text, or an escape standing for something

@@ -2,11 +2,10 @@
 //! Indicators only suggest; the probability a model gives a token it is asked to repeat
 //! proves whether it learned it.
 
-pub mod engine;
-pub mod model;
+pub mod csv;
+pub mod local;
 pub mod prompts;
 pub mod remote;
-pub mod resume;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,13 +14,13 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 
 use crate::audit::{self, AuditReport};
+use crate::model::{self, Lm, ModelInfo};
 use crate::openai::bound::Bound;
 use crate::openai::vocab_check::{self, VocabCheck};
 use crate::openai::{Client, Endpoint};
-use crate::progress;
+use crate::util::progress;
 use crate::vocab::{self, LoadOptions, Vocab};
-use engine::{EngineOptions, Scorer};
-use model::{Lm, ModelInfo};
+use local::{ScoreOptions, Scorer};
 use prompts::{BuiltPrompt, Template};
 
 /// Score thresholds of the verdicts (published defaults).
@@ -127,7 +126,7 @@ pub enum Backend {
 
 /// The loaded backend. (One exists per run, so the size difference costs nothing.)
 #[allow(clippy::large_enum_variant)]
-pub enum Engine {
+pub enum Runtime {
     Local(Lm),
     Remote(Client),
 }
@@ -150,7 +149,7 @@ pub struct VerifySettings {
     pub device: Device,
     pub dtype: Option<DType>,
     pub ids: IdSource,
-    pub engine: EngineOptions,
+    pub scoring: ScoreOptions,
     /// Stop a token's remaining prompts and steps once its verdict is `trained`.
     pub early_stop: bool,
     pub thresholds: Thresholds,
@@ -169,7 +168,7 @@ impl VerifySettings {
             device: Device::Cpu,
             dtype: None,
             ids,
-            engine: EngineOptions {
+            scoring: ScoreOptions {
                 batch_size: 64,
                 kv_cache: true,
                 prefix_cache: true,
@@ -197,25 +196,29 @@ pub struct VerifyReport {
     /// For a served model: the log-probabilities per step the engine gave (after any
     /// step-down from the number asked).
     pub top_logprobs: Option<usize>,
+    /// The model's load warnings ([`LoadedModel::warnings`]), for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 /// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
-pub struct Verifier {
-    pub engine: Engine,
+pub struct LoadedModel {
+    pub runtime: Runtime,
     pub info: ModelInfo,
     pub vocab: Vocab,
     pub audit: AuditReport,
     pub bos: Option<u32>,
     /// What the check of a served model's vocabulary compared.
     pub vocab_check: Option<VocabCheck>,
+    /// Things a person should know about the load (shown by the caller, one line each).
+    pub warnings: Vec<String>,
 }
 
-impl Verifier {
-    pub fn load(s: &VerifySettings) -> Result<Verifier> {
+impl LoadedModel {
+    pub fn load(s: &VerifySettings) -> Result<LoadedModel> {
         let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
         let vocab = vocab::load(&tok_path, &s.load)?;
         let audit = audit::audit(&vocab);
-        Verifier::with_tokenizer(s, vocab, audit)
+        LoadedModel::with_tokenizer(s, vocab, audit)
     }
 
     /// Load the model for a tokenizer already loaded and audited (`glitch` has both from
@@ -224,7 +227,7 @@ impl Verifier {
         s: &VerifySettings,
         vocab: Vocab,
         audit: AuditReport,
-    ) -> Result<Verifier> {
+    ) -> Result<LoadedModel> {
         if let Backend::OpenAi(ep) = &s.backend {
             let mut info = model::served_info(&s.model, &vocab, ep)?;
             let bos = wants_bos(&s.model, &vocab);
@@ -236,20 +239,22 @@ impl Verifier {
             if let Some(n) = check.engine_context {
                 info.max_positions = info.max_positions.min(n);
             }
+            let mut warnings = check.notes.clone();
             if check.compared == 0 {
-                eprintln!(
-                    "tokenaudit: warning: {} named no token by both id and text, so its \
-                     vocabulary could not be compared with the tokenizer",
+                warnings.push(format!(
+                    "{} named no token by both id and text, so its vocabulary could not be \
+                     compared with the tokenizer",
                     ep.url
-                );
+                ));
             }
-            return Ok(Verifier {
-                engine: Engine::Remote(client),
+            return Ok(LoadedModel {
+                runtime: Runtime::Remote(client),
                 info,
                 vocab,
                 audit,
                 bos,
                 vocab_check: Some(check),
+                warnings,
             });
         }
         let (lm, info) = model::load(&s.model, &s.device, s.dtype)?;
@@ -263,21 +268,22 @@ impl Verifier {
             );
         }
         let bos = wants_bos(&s.model, &vocab);
-        Ok(Verifier {
-            engine: Engine::Local(lm),
+        Ok(LoadedModel {
+            runtime: Runtime::Local(lm),
             info,
             vocab,
             audit,
             bos,
             vocab_check: None,
+            warnings: Vec::new(),
         })
     }
 
     /// The in-process model, for the commands that need full logits.
     pub fn local(&self, what: &str) -> Result<&Lm> {
-        match &self.engine {
-            Engine::Local(lm) => Ok(lm),
-            Engine::Remote(_) => bail!("{what} needs the in-process backend (full logits)"),
+        match &self.runtime {
+            Runtime::Local(lm) => Ok(lm),
+            Runtime::Remote(_) => bail!("{what} needs the in-process backend (full logits)"),
         }
     }
 
@@ -285,7 +291,7 @@ impl Verifier {
         let ids = match src {
             IdSource::Ids(v) => v.clone(),
             IdSource::All => self.audit.tokens.iter().map(|t| t.id).collect(),
-            IdSource::CandidatesCsv(p) => resume::read_candidates(p)?,
+            IdSource::CandidatesCsv(p) => csv::read_candidates(p)?,
         };
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
             bail!(
@@ -316,27 +322,27 @@ fn wants_bos(model_dir: &std::path::Path, vocab: &Vocab) -> Option<u32> {
 }
 
 pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
-    let v = Verifier::load(s)?;
+    let v = LoadedModel::load(s)?;
     let ids = v.resolve_ids(&s.ids)?;
     run_with(&v, s, &ids)
 }
 
 /// Verify `ids` with a loaded verifier, appending to and resuming from `s.csv`.
-pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyReport> {
+pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<VerifyReport> {
     let started = Instant::now();
     let (ph_id, ph_text, built) = prompts::build_with_placeholder(
         &v.vocab,
         &v.audit,
         v.bos,
         v.info.max_positions,
-        s.engine.steps,
+        s.scoring.steps,
         &s.templates,
     )
     .with_context(|| format!("{}: building the verification prompts", s.model.display()))?;
     let names: Vec<&str> = built.iter().map(|p| p.name).collect();
 
     let mut log = match &s.csv {
-        Some(p) => Some(resume::Log::open(p, &names)?),
+        Some(p) => Some(csv::Log::open(p, &names)?),
         None => None,
     };
     let done = log.as_ref().map(|l| l.done.clone()).unwrap_or_default();
@@ -356,13 +362,13 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
             .map(|t| t.decoded.clone())
             .unwrap_or_default()
     };
-    match &v.engine {
-        Engine::Local(lm) => {
+    match &v.runtime {
+        Runtime::Local(lm) => {
             let mut scorers: Vec<Scorer> = built
                 .iter()
-                .map(|p| Scorer::new(lm, &v.info.device, p, s.engine))
+                .map(|p| Scorer::new(lm, &v.info.device, p, s.scoring))
                 .collect();
-            for batch in todo.chunks(s.engine.batch_size.max(1)) {
+            for batch in todo.chunks(s.scoring.batch_size.max(1)) {
                 let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
                 for (k, scorer) in scorers.iter_mut().enumerate() {
                     let active: Vec<usize> = (0..batch.len())
@@ -402,8 +408,8 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
                 new_rows.extend(rows);
             }
         }
-        Engine::Remote(client) => {
-            let scorer = remote::Scorer::new(client, &v.audit, &built, s.engine.steps, stop);
+        Runtime::Remote(client) => {
+            let scorer = remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop);
             // Rows are logged in request order, a few rounds of requests at a time, so an
             // uninterrupted run writes the same file whatever the timing.
             let chunk = client.endpoint.concurrency.max(1) * 4;
@@ -451,15 +457,16 @@ pub fn run_with(v: &Verifier, s: &VerifySettings, ids: &[u32]) -> Result<VerifyR
         info: v.info.clone(),
         placeholder: (ph_id, ph_text),
         prompts: built,
-        top_logprobs: match &v.engine {
-            Engine::Remote(c) => Some(c.endpoint.top_logprobs),
-            Engine::Local(_) => None,
+        top_logprobs: match &v.runtime {
+            Runtime::Remote(c) => Some(c.endpoint.top_logprobs),
+            Runtime::Local(_) => None,
         },
         tokens_per_s: if seconds > 0.0 {
             (ids.len() - resumed) as f64 / seconds
         } else {
             0.0
         },
+        warnings: v.warnings.clone(),
         rows,
         resumed,
         seconds,

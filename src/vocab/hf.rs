@@ -120,7 +120,17 @@ fn check_bpe_merges(path: &Path, model: &Value) -> Result<()> {
 
 pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
     let bytes = read_file(path)?;
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| json_error(path, e))?;
+    from_json_bytes(path, &bytes, read_config(path))
+}
+
+/// A tokenizer.json already in memory (the demo tokenizer compiled into the binary);
+/// `path` only names it in messages and the report. No tokenizer_config.json is read.
+pub fn load_tokenizer_json_bytes(path: &Path, bytes: &[u8]) -> Result<Vocab> {
+    from_json_bytes(path, bytes, Config::default())
+}
+
+fn from_json_bytes(path: &Path, bytes: &[u8], config: Config) -> Result<Vocab> {
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(path, e))?;
     let Some(model) = value.get_mut("model") else {
         return Err(VocabError::invalid(
             path,
@@ -167,7 +177,6 @@ pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
             };
         }
     }
-    let config = read_config(path);
     for name in &config.additional {
         if let Some(id) = tk.token_to_id(name) {
             specials.insert(id);

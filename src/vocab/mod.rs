@@ -55,14 +55,7 @@ impl VocabError {
 
 pub type Result<T> = std::result::Result<T, VocabError>;
 
-/// Messages quote pieces of the file (a token, a key, a line); a hostile file can make
-/// those megabytes long. Keep the first 300 characters.
-pub(crate) fn cap_message(msg: String) -> String {
-    match msg.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}... ({} bytes in all)", &msg[..cut], msg.len()),
-        None => msg,
-    }
-}
+pub(crate) use crate::util::text::cap_message;
 
 /// What a vocabulary entry is, as the file itself declares it (SentencePiece and GGUF
 /// carry this; for other formats it is inferred: added specials are `Control`).

@@ -114,7 +114,7 @@ impl std::fmt::Display for DType {
     }
 }
 
-crate::simd::with_avx2!(fn decode_bf16(src: &[u8], out: &mut [f32]) -> () = decode_bf16_body);
+crate::util::simd::with_avx2!(fn decode_bf16(src: &[u8], out: &mut [f32]) -> () = decode_bf16_body);
 
 #[inline(always)]
 fn decode_bf16_body(src: &[u8], out: &mut [f32]) {

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: where the real data lives, loading it.
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod writers;
 
 use std::path::PathBuf;

@@ -1,0 +1,191 @@
+//! The verify CSV is an append-only log: rows are written and synced batch by batch, so a
+//! killed run loses at most the batch in flight, and a rerun with the same output skips
+//! the ids already there.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use super::{Row, Verdict};
+use crate::util::escape::spreadsheet;
+
+pub fn header(prompts: &[&str]) -> Vec<String> {
+    let mut h = vec!["id".to_string(), "decoded".to_string()];
+    h.extend(prompts.iter().map(|p| p.to_string()));
+    h.extend([
+        "score".to_string(),
+        "verdict".to_string(),
+        "score_bound".to_string(),
+    ]);
+    h
+}
+
+/// `exact`: the score is the probability; `upper`: only an upper bound on it is known.
+pub fn bound_name(bound: bool) -> &'static str {
+    if bound {
+        "upper"
+    } else {
+        "exact"
+    }
+}
+
+/// Scores are written with 7 significant digits, so a resumed file is byte-identical to
+/// an uninterrupted one.
+pub fn fmt_score(p: f32) -> String {
+    format!("{p:.6e}")
+}
+
+pub fn record(r: &Row) -> Vec<String> {
+    let mut v = vec![r.id.to_string(), spreadsheet(&r.decoded)];
+    v.extend(
+        r.prompt_scores
+            .iter()
+            .map(|s| s.map(fmt_score).unwrap_or_default()),
+    );
+    v.extend([
+        fmt_score(r.score),
+        r.verdict.name().to_string(),
+        bound_name(r.bound).to_string(),
+    ]);
+    v
+}
+
+pub struct Log {
+    pub path: PathBuf,
+    file: File,
+    pub done: HashMap<u32, Row>,
+}
+
+impl Log {
+    /// Open for appending; read the rows already done. A last line cut by a kill is
+    /// dropped (its token is verified again).
+    pub fn open(path: &Path, prompts: &[&str]) -> Result<Log> {
+        let want = header(prompts);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("{}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .with_context(|| format!("{}: not a UTF-8 CSV", path.display()))?;
+        let mut done = HashMap::new();
+        // Drop a last line cut by a kill first: when that line was the header, the file
+        // is then empty and gets a fresh header, as if the kill had come before it.
+        if !text.is_empty() && !text.ends_with('\n') {
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)?;
+            file.seek(SeekFrom::End(0))?;
+            text.truncate(keep);
+        }
+        if text.is_empty() {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(&want)?;
+            file.write_all(&w.into_inner()?)?;
+            file.sync_data()?;
+        } else {
+            let mut rdr = csv::Reader::from_reader(text.as_bytes());
+            let got: Vec<String> = rdr.headers()?.iter().map(String::from).collect();
+            if got != want {
+                bail!(
+                    "{}: exists with columns [{}], not a verify log for prompts [{}]; remove it \
+                     or choose another --csv",
+                    path.display(),
+                    got.join(","),
+                    prompts.join(",")
+                );
+            }
+            for (i, rec) in rdr.records().enumerate() {
+                let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+                let row = parse_row(&rec, prompts.len())
+                    .with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+                done.insert(row.id, row);
+            }
+        }
+        Ok(Log {
+            path: path.to_path_buf(),
+            file,
+            done,
+        })
+    }
+
+    pub fn append(&mut self, rows: &[Row]) -> Result<()> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in rows {
+            w.write_record(record(r))?;
+        }
+        self.file
+            .write_all(&w.into_inner()?)
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("{}: write failed", self.path.display()))
+    }
+}
+
+fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
+    let field = |i: usize| rec.get(i).unwrap_or("");
+    let id: u32 = field(0).parse().context("id is not a number")?;
+    let mut prompt_scores = Vec::with_capacity(n_prompts);
+    for k in 0..n_prompts {
+        let f = field(2 + k);
+        prompt_scores.push(if f.is_empty() {
+            None
+        } else {
+            Some(f.parse::<f32>().context("score is not a number")?)
+        });
+    }
+    let score: f32 = field(2 + n_prompts)
+        .parse()
+        .context("score is not a number")?;
+    let verdict = Verdict::parse(field(3 + n_prompts))
+        .ok_or_else(|| anyhow::anyhow!("unknown verdict {:?}", field(3 + n_prompts)))?;
+    let bound = match field(4 + n_prompts) {
+        "exact" => false,
+        "upper" => true,
+        other => bail!("score_bound is {other:?}, not exact or upper"),
+    };
+    Ok(Row {
+        id,
+        decoded: field(1).to_string(),
+        prompt_scores,
+        score,
+        bound,
+        verdict,
+    })
+}
+
+/// Ids of a scan CSV's candidate rows (`candidate == true`); every id when the file has
+/// no candidate column.
+pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
+    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    let h = rdr
+        .headers()
+        .with_context(|| format!("{}", path.display()))?
+        .clone();
+    let col = |name: &str| h.iter().position(|c| c == name);
+    let id_col = col("id")
+        .or_else(|| col("token_id"))
+        .ok_or_else(|| anyhow::anyhow!("{}: no 'id' column", path.display()))?;
+    let cand_col = col("candidate");
+    let mut ids = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        if let Some(c) = cand_col {
+            if rec.get(c) != Some("true") {
+                continue;
+            }
+        }
+        let id = rec.get(id_col).unwrap_or("");
+        ids.push(id.parse().with_context(|| {
+            format!(
+                "{}: row {}: id {id:?} is not a number",
+                path.display(),
+                i + 2
+            )
+        })?);
+    }
+    Ok(ids)
+}

@@ -1,0 +1,22 @@
+//! The integration tests, in one binary (one link instead of one per file). They read the
+//! real tokenizers and models in `../shared/data`; helpers live in `tests/common/`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod architectures;
+mod audit_counts;
+mod bad_input;
+mod demo;
+mod digits;
+mod export_gguf;
+mod formats_agree;
+mod generate;
+mod gguf_vectors;
+mod openai_engine;
+mod openai_faults;
+mod report;
+mod sampler;
+mod scan;
+mod verify;
+mod weights;
