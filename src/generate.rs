@@ -121,6 +121,10 @@ pub struct Generation {
     pub seconds: f64,
 }
 
+/// Generated tokens (pauses not counted) unless told otherwise: enough to see how a
+/// sampler behaves without waiting long on a CPU.
+pub const DEFAULT_MAX_TOKENS: usize = 64;
+
 /// What to generate and when to stop.
 pub struct GenOptions<'a> {
     pub max_tokens: usize,

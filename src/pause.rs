@@ -67,6 +67,12 @@ impl Candidate {
     }
 }
 
+/// Contexts the insertion is measured on unless told otherwise: enough for a stable mean
+/// KL, few enough for a CPU run of a small model.
+pub const DEFAULT_CONTEXTS: usize = 64;
+/// Candidates taken from each source unless told otherwise.
+pub const DEFAULT_PER_SOURCE: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct PauseSettings {
     pub verify: VerifySettings,

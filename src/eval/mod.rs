@@ -14,6 +14,10 @@ use crate::sampler::{Sampler, SamplerConfig};
 use crate::verify::LoadedModel;
 use data::{Problem, Task};
 
+/// Problems taken from the start of the data file unless told otherwise: enough to tell
+/// samplers apart, few enough for a CPU run.
+pub const DEFAULT_PROBLEMS: usize = 200;
+
 #[derive(Debug, Clone)]
 pub struct EvalSettings {
     pub task: Task,
