@@ -18,6 +18,7 @@ use crate::verify::{self, IdSource, LoadedModel, VerifyReport, VerifySettings};
 /// What to scan, how to verify, and where the final CSV goes.
 #[derive(Debug, Clone)]
 pub struct GlitchSettings {
+    /// What to scan; its candidates are what gets verified.
     pub scan: ScanSettings,
     /// How to verify; its `ids` and `csv` are replaced by the scan's candidates and the
     /// partial file.
@@ -28,6 +29,7 @@ pub struct GlitchSettings {
 
 /// Both stages' results, and the verification settings as they ran.
 pub struct GlitchReport {
+    /// The scan, with the tokenizer and audit the verification reused.
     pub scan: ScanReport,
     /// Its `warnings` are the model's load warnings, for the caller to show.
     pub verify: VerifyReport,

@@ -31,6 +31,7 @@ pub const DEFAULT_TOP_LOGPROBS: usize = 100;
 pub struct Endpoint {
     /// Base URL of the API, e.g. `http://127.0.0.1:8080/v1`.
     pub url: String,
+    /// Sent as a Bearer token.
     pub api_key: Option<String>,
     /// Model name sent with each request; asked from `/models` when not given.
     pub model: Option<String>,
@@ -74,6 +75,8 @@ impl Endpoint {
     }
 }
 
+/// One HTTP agent shared by the worker threads (its connections are reused), with the
+/// endpoint's retry policy.
 pub struct Client {
     agent: ureq::Agent,
     pub endpoint: Endpoint,
@@ -89,6 +92,7 @@ enum Failure {
 }
 
 impl Client {
+    /// Check the endpoint's settings and build the agent; no request is sent yet.
     pub fn new(endpoint: Endpoint) -> Result<Client> {
         let u = &endpoint.url;
         if !(u.starts_with("http://") || u.starts_with("https://")) {
