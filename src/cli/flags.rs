@@ -162,8 +162,9 @@ impl BackendFlags {
 }
 
 /// The library's default candidates per forward pass (the one `VerifySettings::new` sets),
-/// so that the help shows it rather than a second copy of it.
-fn default_batch_size() -> usize {
+/// so that the help shows it rather than a second copy of it (also for `report
+/// --batch-size`).
+pub fn default_batch_size() -> usize {
     VerifySettings::new(PathBuf::new(), IdSource::All)
         .scoring
         .batch_size
