@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent Python reference implementation of the tokenizer audit (BRIEF §3).
+"""Independent Python reference implementation of the tokenizer audit (docs/usage.md).
 
 Why this exists
 ---------------
@@ -14,7 +14,7 @@ Why this exists
 The categorisation rules are cohere-ai/magikarp's ``TokenizerAnalyzer.categorize_token``
 with ``clean_decode`` / ``clean_encode`` (leading-space guard), and the summary counts are
 magikarp's ``find_byte_tokens`` / ``find_special_tokens`` / ``categorize_token_infos``,
-as restated in BRIEF §3.
+as restated in docs/usage.md (`tokenaudit audit`) and docs/schemas.md.
 
 Usage::
 
@@ -37,7 +37,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-DATA = os.environ.get("TOKENAUDIT_DATA", "/work/shared/data")
+# The shared test data sits beside the repository (repo/../shared/data), as the Rust tests
+# expect it; resolved from this file, so the script runs from any working directory.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.environ.get("TOKENAUDIT_DATA", os.path.normpath(os.path.join(REPO, "..", "shared", "data")))
 TOK_DIR = os.path.join(DATA, "tokenizers")
 CORPUS_DIR = os.path.join(DATA, "corpus")
 
@@ -510,7 +513,7 @@ class Auditor:
     def clean_decode(self, i: int) -> str:
         """decode([i]); with a guard, decode([guard, i]), drop one leading space, then the guard.
 
-        Unlike magikarp (which keeps prepending), each guard is tried on its own, per BRIEF.
+        Unlike magikarp (which keeps prepending), each guard is tried on its own, as the Rust audit does.
         """
         if not self.guard_ids:
             return self.be.decode([i])

@@ -91,6 +91,7 @@ pub struct TraceStep {
     pub pause: bool,
 }
 
+/// Why generation ended, for the summary line and the trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     Eos,
@@ -100,6 +101,7 @@ pub enum Stop {
 }
 
 impl Stop {
+    /// The name in CSV output and the summary line.
     pub fn name(self) -> &'static str {
         match self {
             Stop::Eos => "eos",
@@ -110,6 +112,7 @@ impl Stop {
     }
 }
 
+/// What came out, with one trace step per sampling step (pauses included).
 #[derive(Debug, Clone)]
 pub struct Generation {
     /// Generated token ids, pause tokens left out.
@@ -120,6 +123,10 @@ pub struct Generation {
     pub stop: Stop,
     pub seconds: f64,
 }
+
+/// Generated tokens (pauses not counted) unless told otherwise: enough to see how a
+/// sampler behaves without waiting long on a CPU.
+pub const DEFAULT_MAX_TOKENS: usize = 64;
 
 /// What to generate and when to stop.
 pub struct GenOptions<'a> {

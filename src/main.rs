@@ -4,8 +4,13 @@ mod cli;
 
 fn main() {
     let args = cli::Cli::parse();
-    if let Err(e) = cli::run(args) {
-        eprintln!("tokenaudit: error: {}", cli::error_line(&e));
-        std::process::exit(1);
+    match cli::run(args) {
+        Ok(()) => {}
+        // Every command: a closed stdout ends the run quietly and successfully.
+        Err(e) if cli::is_broken_pipe(&e) => {}
+        Err(e) => {
+            eprintln!("tokenaudit: error: {}", cli::error_line(&e));
+            std::process::exit(1);
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Pause-token ranking (BRIEF §7): which tokens can be repurposed as a "think one more
-//! step" token without disturbing the model.
+//! Pause-token ranking (docs/usage.md, `tokenaudit pause`): which tokens can be
+//! repurposed as a "think one more step" token without disturbing the model.
 //!
 //! Candidates come from three places: reserved/unused specials the tokenizer declares but
 //! training never used, tokens verified under-trained, and hesitation tokens the model
@@ -20,6 +20,7 @@ use crate::openai::Client;
 use crate::verify::{self, LoadedModel, Runtime, VerifySettings};
 
 /// Where a candidate came from.
+/// Where a candidate came from: the report groups and caps candidates per source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -29,6 +30,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// The name in CSV and JSON output.
     pub fn name(self) -> &'static str {
         match self {
             Source::ReservedSpecial => "reserved_special",
@@ -44,6 +46,8 @@ pub const HESITATIONS: &[&str] = &[
     " uh", " pause", " think",
 ];
 
+/// One candidate with its checks and its measured disturbance; only candidates that
+/// [`passes`](Candidate::passes) every check are recommended.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Candidate {
     pub id: u32,
@@ -62,11 +66,21 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// All checks passed: printable, decodes to a string no other id gives, re-encodes to
+    /// itself, and absent from the prompt template, so that it can be inserted and read
+    /// back unambiguously.
     pub fn passes(&self) -> bool {
         self.printable && self.unique && self.reencodes && self.not_in_template
     }
 }
 
+/// Contexts the insertion is measured on unless told otherwise: enough for a stable mean
+/// KL, few enough for a CPU run of a small model.
+pub const DEFAULT_CONTEXTS: usize = 64;
+/// Candidates taken from each source unless told otherwise.
+pub const DEFAULT_PER_SOURCE: usize = 16;
+
+/// What to rank and on which contexts; the model is loaded from `verify`.
 #[derive(Debug, Clone)]
 pub struct PauseSettings {
     pub verify: VerifySettings,
@@ -77,6 +91,7 @@ pub struct PauseSettings {
     pub per_source: usize,
 }
 
+/// The candidates ranked by disturbance, and the contexts they were measured on.
 pub struct PauseReport {
     pub candidates: Vec<Candidate>,
     pub contexts: usize,
@@ -201,6 +216,8 @@ pub fn run(s: &PauseSettings) -> Result<PauseReport> {
     run_with(&v, s)
 }
 
+/// [`run`] on a model already loaded (`generate --pause-token auto` ranks on the model
+/// it then generates with).
 pub fn run_with(v: &LoadedModel, s: &PauseSettings) -> Result<PauseReport> {
     let (ctxs, from) = contexts(v, s)?;
     let pool = collect(v, s).context("collecting pause-token candidates")?;

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::TokenizerArgs;
+use super::flags::TokenizerFlags;
 use tokenaudit::{audit, output};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     #[command(flatten)]
-    pub tok: TokenizerArgs,
+    pub tok: TokenizerFlags,
     /// Print exactly one JSON object (sizes, summary counts, category counts) instead of
     /// the readable summary.
     #[arg(long)]

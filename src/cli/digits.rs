@@ -149,32 +149,14 @@ pub fn run(a: DigitsArgs) -> Result<()> {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let written = if a.json {
-        serde_json::to_writer(&mut out, &output::digits::to_json(&report))
-            .map_err(anyhow::Error::from)
-            .and_then(|_| Ok(writeln!(out)?))
+    if a.json {
+        serde_json::to_writer(&mut out, &output::digits::to_json(&report))?;
+        writeln!(out)?;
     } else {
-        output::digits::write_summary(&report, &mut out).and_then(|_| match &a.csv {
-            Some(path) => Ok(writeln!(
-                out,
-                "\nCSV of every metric written to {}",
-                path.display()
-            )?),
-            None => Ok(()),
-        })
-    };
-    match written {
-        // `tokenaudit digits | head`: the reader has what it wanted.
-        Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
+        output::digits::write_summary(&report, &mut out)?;
+        if let Some(path) = &a.csv {
+            writeln!(out, "\nCSV of every metric written to {}", path.display())?;
+        }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
-    })
+    Ok(())
 }

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::{read_text, TokenizerArgs};
+use super::flags::TokenizerFlags;
+use super::read_text;
 use tokenaudit::digits::{Scheme, Schemed};
 use tokenaudit::util;
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
     #[command(flatten)]
-    pub tok: TokenizerArgs,
+    pub tok: TokenizerFlags,
     /// Text to encode (or use --file).
     #[arg(value_name = "TEXT", conflicts_with = "file")]
     pub text: Option<String>,

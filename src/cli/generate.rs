@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::verify::ModelArgs;
-use tokenaudit::eval::{self, data::Task, EvalSettings};
-use tokenaudit::generate::{self, GenOptions};
+use super::flags::ModelFlags;
+use tokenaudit::eval::{self, data::Task, EvalSettings, DEFAULT_PROBLEMS};
+use tokenaudit::generate::{self, GenOptions, DEFAULT_MAX_TOKENS};
 use tokenaudit::output;
 use tokenaudit::pause::{self, PauseSettings};
 use tokenaudit::sampler::{self, Sampler, SamplerConfig, SamplerKind};
@@ -16,7 +16,7 @@ use tokenaudit::verify::{IdSource, LoadedModel, VerifySettings};
 
 /// Sampler flags, named like llama.cpp's.
 #[derive(Debug, Args)]
-pub struct SamplerArgs {
+pub struct SamplerFlags {
     /// Temperature (published entropix default 0.666; 0 = greedy).
     #[arg(long)]
     pub temp: Option<f32>,
@@ -37,11 +37,11 @@ pub struct SamplerArgs {
     #[arg(long, default_value = "none", value_name = "auto|ID|none")]
     pub pause_token: String,
     /// At most this many generated tokens (pauses not counted).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = DEFAULT_MAX_TOKENS)]
     pub max_tokens: usize,
 }
 
-impl SamplerArgs {
+impl SamplerFlags {
     pub fn config(&self, kind: SamplerKind) -> Result<SamplerConfig> {
         let mut c = SamplerConfig::new(kind);
         if let Some(t) = self.temp {
@@ -60,9 +60,7 @@ impl SamplerArgs {
             c.seed = s;
         }
         c.validate().map_err(|e| anyhow::anyhow!(e))?;
-        for w in sampler::warnings(&c) {
-            eprintln!("tokenaudit: warning: {w}");
-        }
+        super::warn(&sampler::warnings(&c));
         Ok(c)
     }
 
@@ -123,15 +121,15 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     #[command(flatten)]
-    pub sampling: SamplerArgs,
+    pub sampling: SamplerFlags,
     #[command(flatten)]
-    pub model_args: ModelArgs,
+    pub model_flags: ModelFlags,
 }
 
 pub fn run_generate(a: GenerateArgs) -> Result<()> {
     let cfg = a.sampling.config(a.sampler)?;
     let s = a
-        .model_args
+        .model_flags
         .settings(a.model.clone(), IdSource::Ids(vec![]))?;
     let v = LoadedModel::load(&s)?;
     super::warn(&v.warnings);
@@ -187,7 +185,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// Number of problems (from the start of the file; 0 = all).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = DEFAULT_PROBLEMS)]
     pub n: usize,
     /// Samplers to compare, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "greedy,min-p,entropix")]
@@ -199,9 +197,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub sampling: SamplerArgs,
+    pub sampling: SamplerFlags,
     #[command(flatten)]
-    pub model_args: ModelArgs,
+    pub model_flags: ModelFlags,
 }
 
 pub fn run_eval(a: EvalArgs) -> Result<()> {
@@ -211,7 +209,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
         .map(|&k| a.sampling.config(k))
         .collect::<Result<Vec<_>>>()?;
     let s = a
-        .model_args
+        .model_flags
         .settings(a.model.clone(), IdSource::Ids(vec![]))?;
     let v = LoadedModel::load(&s)?;
     super::warn(&v.warnings);

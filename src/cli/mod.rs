@@ -1,20 +1,19 @@
 //! Command-line flags, each with its help beside it, resolved once into plain settings
-//! that the library functions take (the ripgrep way). `main.rs` only calls [`run`]. Each
-//! command's flags and its small driver live in their own file beside this one.
-
-use std::path::PathBuf;
+//! that the library functions take (the ripgrep way). `main.rs` only calls [`run`]. The
+//! flag groups several commands share are declared once in [`flags`]; each command's own
+//! flags and its small driver (resolve, call the library, print) live in their own file
+//! beside this one.
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-
-use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
+use clap::{Parser, Subcommand};
 
 pub mod audit;
-pub mod backend;
 pub mod digits;
 pub mod encode;
 pub mod export;
+pub mod flags;
 pub mod generate;
+pub mod glitch;
 pub mod pause;
 pub mod report;
 pub mod scan;
@@ -49,7 +48,7 @@ pub enum Command {
     /// Confirm candidate under-trained tokens with real forward passes (CPU or CUDA).
     Verify(verify::VerifyArgs),
     /// Scan and verify in one go, and write the final glitch-token CSV.
-    Glitch(verify::GlitchArgs),
+    Glitch(glitch::GlitchArgs),
     /// Rank tokens that can be repurposed as pause tokens, by measured disturbance (KL).
     Pause(pause::PauseArgs),
     /// Generate text with the entropy-aware sampler (and pause-token insertion).
@@ -62,61 +61,6 @@ pub enum Command {
     /// Write a Hugging Face Llama checkpoint directory as one GGUF file that llama.cpp
     /// loads (weights, hyper-parameters and tokenizer).
     ExportGguf(export::ExportGgufArgs),
-}
-
-/// Which tokenizer to load and how.
-#[derive(Debug, Args)]
-pub struct TokenizerArgs {
-    /// Tokenizer file or model directory (tokenizer.json, encoder.json + vocab.bpe,
-    /// SentencePiece .model, tiktoken ranks, GGUF). Default: the demo tokenizer shipped in
-    /// data/demo/.
-    #[arg(long, short = 't', value_name = "PATH")]
-    pub tokenizer: Option<PathBuf>,
-    /// Force the file format instead of detecting it from the content.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
-    pub format: Option<Format>,
-    /// tiktoken family (split regex + special tokens): llama3, llama4, cl100k, qwen, gpt2,
-    /// plain. Guessed from the vocabulary size when not given.
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
-}
-
-/// The tokenizer of a model command (`scan`, `verify`, …): the model directory's own
-/// unless `--tokenizer` says otherwise.
-#[derive(Debug, Args)]
-pub struct ModelTokenizerArgs {
-    /// Tokenizer file or directory; default: the model directory (or the GGUF itself).
-    #[arg(long, short = 't', value_name = "PATH")]
-    pub tokenizer: Option<PathBuf>,
-    /// Force the tokenizer format instead of detecting it.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
-    pub format: Option<Format>,
-    /// tiktoken family preset (see `audit --help`).
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
-}
-
-impl ModelTokenizerArgs {
-    pub fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            format: self.format,
-            preset: self.preset.clone(),
-        }
-    }
-}
-
-impl TokenizerArgs {
-    /// The tokenizer named, or the demo tokenizer compiled into the binary.
-    pub fn load(&self) -> Result<Vocab> {
-        let opts = LoadOptions {
-            format: self.format,
-            preset: self.preset.clone(),
-        };
-        match &self.tokenizer {
-            Some(p) => Ok(vocab::load(p, &opts)?),
-            None => Ok(tokenaudit::demo::tokenizer()?),
-        }
-    }
 }
 
 /// Show the library's warnings, one line each, on stderr.
@@ -142,6 +86,18 @@ pub fn error_line(e: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// Whether `e` comes from writing to a closed stdout (`tokenaudit digits | head`): the
+/// reader has what it wanted, so this is no failure. Errors of the serving engine's
+/// client are text only, so a closed connection is never mistaken for it.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}
+
 /// Run a parsed command line; errors come back to `main`, which prints them on one line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -150,7 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Scan(s) => scan::run(s),
         Command::Digits(d) => digits::run(d),
         Command::Verify(v) => verify::run(v),
-        Command::Glitch(g) => verify::run_glitch(g),
+        Command::Glitch(g) => glitch::run(g),
         Command::Pause(p) => pause::run(p),
         Command::Generate(g) => generate::run_generate(g),
         Command::Eval(e) => generate::run_eval(e),

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::verify::ModelArgs;
+use super::flags::ModelFlags;
 use tokenaudit::output;
-use tokenaudit::pause::{self, PauseSettings};
+use tokenaudit::pause::{self, PauseSettings, DEFAULT_CONTEXTS, DEFAULT_PER_SOURCE};
 use tokenaudit::verify::IdSource;
 
 #[derive(Debug, Args)]
@@ -21,11 +21,11 @@ pub struct PauseArgs {
     #[arg(long, value_name = "FILE")]
     pub contexts: Option<PathBuf>,
     /// Number of contexts.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONTEXTS, value_name = "N")]
     pub n: usize,
     /// At most this many candidates from each source (reserved specials, verified
     /// under-trained tokens).
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_PER_SOURCE, value_name = "N")]
     pub per_source: usize,
     /// Write the ranking as CSV.
     #[arg(long, value_name = "FILE")]
@@ -34,14 +34,14 @@ pub struct PauseArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub model_args: ModelArgs,
+    pub model_flags: ModelFlags,
 }
 
 impl PauseArgs {
     pub fn settings(&self) -> Result<PauseSettings> {
         Ok(PauseSettings {
             verify: self
-                .model_args
+                .model_flags
                 .settings(self.model.clone(), IdSource::All)?,
             contexts: self.contexts.clone(),
             n_contexts: self.n.max(1),

@@ -18,7 +18,7 @@ pub struct ScanArgs {
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     #[command(flatten)]
-    pub tok: super::ModelTokenizerArgs,
+    pub tok: super::flags::ModelTokenizerFlags,
     #[command(flatten)]
     pub opts: ScanOptions,
     /// Write the glitch-token CSV: one row per embedding row with every indicator.

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+/// The data set's format, which decides the prompt, the stop texts and how the gold
+/// answer is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
     Gsm8k,
@@ -23,6 +25,7 @@ impl std::str::FromStr for Task {
     }
 }
 
+/// One problem as the model is asked it, with its gold answer.
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub index: usize,

@@ -14,6 +14,11 @@ use crate::sampler::{Sampler, SamplerConfig};
 use crate::verify::LoadedModel;
 use data::{Problem, Task};
 
+/// Problems taken from the start of the data file unless told otherwise: enough to tell
+/// samplers apart, few enough for a CPU run.
+pub const DEFAULT_PROBLEMS: usize = 200;
+
+/// Which problems, which samplers to compare on them, and how long each may generate.
 #[derive(Debug, Clone)]
 pub struct EvalSettings {
     pub task: Task,
@@ -39,6 +44,8 @@ pub struct Answer {
     pub output: String,
 }
 
+/// One sampler's score over the problems; the interval says whether a difference
+/// between samplers is more than noise.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SamplerResult {
     pub sampler: String,
@@ -57,6 +64,7 @@ pub struct SamplerResult {
     pub tokens_per_s: f64,
 }
 
+/// Every sampler's result, and every answer (for the CSV).
 pub struct EvalReport {
     pub results: Vec<SamplerResult>,
     pub answers: Vec<Answer>,
@@ -69,6 +77,8 @@ fn stop_texts(task: Task) -> &'static [&'static str] {
     }
 }
 
+/// Run every sampler on the same problems with one loaded model, so that only the
+/// sampler differs between the results.
 pub fn run(v: &LoadedModel, s: &EvalSettings) -> Result<EvalReport> {
     let problems: Vec<Problem> = data::read(&s.data, s.task, s.n)?;
     let mut results = Vec::new();

@@ -18,11 +18,14 @@ pub struct Bound {
 impl Bound {
     /// Nothing known (a step the engine never reached).
     pub const UNKNOWN: Bound = Bound { lo: 0.0, hi: 1.0 };
+    /// Known to be zero.
     pub const ZERO: Bound = Bound { lo: 0.0, hi: 0.0 };
 
+    /// Known exactly (the token was among the top log-probabilities).
     pub fn exact(p: f32) -> Bound {
         Bound { lo: p, hi: p }
     }
+    /// Whether the probability is known exactly rather than bounded.
     pub fn is_exact(&self) -> bool {
         self.lo == self.hi
     }

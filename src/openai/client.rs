@@ -13,12 +13,25 @@ use serde_json::{json, Value};
 
 use super::logprobs::{self, Choice, TokenRef};
 
+/// Requests in flight at once unless told otherwise: enough to keep one engine's batch
+/// full without queueing so much that requests time out behind each other.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Seconds one request may take (connection to last byte) before it is retried: a long
+/// prompt on a loaded engine can take tens of seconds.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+/// Further tries after a failed request; with the backoff this rides out an engine restart.
+pub const DEFAULT_RETRIES: u32 = 4;
+/// Log-probabilities asked per step: more makes more scores exact, and the first request
+/// lowers it to what the engine allows.
+pub const DEFAULT_TOP_LOGPROBS: usize = 100;
+
 /// Where the engine is and how to talk to it. (`Debug` leaves the API key out, so that
 /// settings printed for a bug report do not carry it.)
 #[derive(Clone)]
 pub struct Endpoint {
     /// Base URL of the API, e.g. `http://127.0.0.1:8080/v1`.
     pub url: String,
+    /// Sent as a Bearer token.
     pub api_key: Option<String>,
     /// Model name sent with each request; asked from `/models` when not given.
     pub model: Option<String>,
@@ -48,19 +61,22 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint at `url` (a trailing `/` is dropped) with the `DEFAULT_*` limits.
     pub fn new(url: &str) -> Endpoint {
         Endpoint {
             url: url.trim_end_matches('/').to_string(),
             api_key: None,
             model: None,
-            concurrency: 8,
-            timeout: Duration::from_secs(60),
-            retries: 4,
-            top_logprobs: 100,
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS),
+            retries: DEFAULT_RETRIES,
+            top_logprobs: DEFAULT_TOP_LOGPROBS,
         }
     }
 }
 
+/// One HTTP agent shared by the worker threads (its connections are reused), with the
+/// endpoint's retry policy.
 pub struct Client {
     agent: ureq::Agent,
     pub endpoint: Endpoint,
@@ -76,6 +92,7 @@ enum Failure {
 }
 
 impl Client {
+    /// Check the endpoint's settings and build the agent; no request is sent yet.
     pub fn new(endpoint: Endpoint) -> Result<Client> {
         let u = &endpoint.url;
         if !(u.starts_with("http://") || u.starts_with("https://")) {

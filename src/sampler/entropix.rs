@@ -1,5 +1,6 @@
 //! Entropix-style states from the entropy H (bits) and varentropy V (bits²) of the model's
-//! next-token distribution softmax(z) (BRIEF §8; xjdr-alt/entropix, see docs/sampler.md).
+//! next-token distribution softmax(z) (xjdr-alt/entropix; docs/sampler.md, "Entropix
+//! states").
 //!
 //! | state | condition (defaults) | action |
 //! |---|---|---|
@@ -29,6 +30,7 @@ pub enum State {
 }
 
 impl State {
+    /// The name in the trace CSV.
     pub fn as_str(&self) -> &'static str {
         match self {
             State::Plain => "plain",

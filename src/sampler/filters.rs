@@ -1,4 +1,4 @@
-//! Temperature, adaptive temperature, top-k, top-p and min-p (BRIEF §8).
+//! Temperature, adaptive temperature, top-k, top-p and min-p (docs/sampler.md, "Formulas").
 //!
 //! All three truncations are defined on the full distribution p = softmax(β·z / T) with the
 //! tokens ranked by p, highest first (ties: lower id first):

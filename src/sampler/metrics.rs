@@ -1,4 +1,5 @@
-//! Entropy and varentropy of softmax(z · s) in one pass over the logits (BRIEF §8).
+//! Entropy and varentropy of softmax(z · s) in one pass over the logits (docs/sampler.md,
+//! "Formulas").
 //!
 //! With z' = z − max z, y = s · z' and e = exp(y), the sums S0 = Σe, S1 = Σe·y, S2 = Σe·y²
 //! give, in nats, H = ln S0 − S1/S0 and V = S2/S0 − (S1/S0)² (the variance of the

@@ -1,4 +1,4 @@
-//! Token samplers (BRIEF §8, issue 7): greedy, temperature with top-k/top-p, min-p, adaptive
+//! Token samplers (docs/sampler.md): greedy, temperature with top-k/top-p, min-p, adaptive
 //! temperature, and entropix-style states from entropy and varentropy with pause insertion.
 //!
 //! ```
@@ -50,6 +50,7 @@ pub enum SamplerKind {
 }
 
 impl SamplerKind {
+    /// Every kind, in the order help and errors list them.
     pub const ALL: [SamplerKind; 5] = [
         SamplerKind::Greedy,
         SamplerKind::Temp,
@@ -58,6 +59,7 @@ impl SamplerKind {
         SamplerKind::Entropix,
     ];
 
+    /// The name `--sampler` takes and output shows.
     pub fn as_str(&self) -> &'static str {
         match self {
             SamplerKind::Greedy => "greedy",
@@ -347,12 +349,14 @@ pub enum Choice {
 }
 
 impl Choice {
+    /// The token id, pause or not.
     pub fn id(&self) -> u32 {
         match *self {
             Choice::Token(id) | Choice::Pause(id) => id,
         }
     }
 
+    /// Whether the pause token was chosen (it is not part of the answer).
     pub fn is_pause(&self) -> bool {
         matches!(self, Choice::Pause(_))
     }
@@ -394,6 +398,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A sampler seeded from `cfg.seed`: the same seed gives the same tokens.
     pub fn new(cfg: SamplerConfig) -> Self {
         let rng = Xoshiro256::seed_from_u64(cfg.seed);
         Self {
@@ -405,6 +410,7 @@ impl Sampler {
         }
     }
 
+    /// The configuration it samples with.
     pub fn config(&self) -> &SamplerConfig {
         &self.cfg
     }

@@ -10,10 +10,12 @@ pub struct SplitMix64 {
 }
 
 impl SplitMix64 {
+    /// A generator started at `seed`.
     pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
+    /// The next output; used only to fill xoshiro's state from one seed.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -45,6 +47,7 @@ impl Xoshiro256 {
         Self { s }
     }
 
+    /// The next output (xoshiro256**).
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
