@@ -571,7 +571,7 @@ fn wordpiece_vocab(path: &Path, f: &Fields, unk_id: Option<u32>) -> Result<Vocab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::test_builder::{write, Builder};
+    use crate::gguf::builder::{write, Builder};
 
     fn load_bytes(b: &Builder) -> std::result::Result<Vocab, String> {
         let f = write(&b.0);
