@@ -12,6 +12,7 @@ pub mod gguf;
 pub mod hf;
 pub mod presets;
 pub mod protobuf;
+pub mod split;
 pub mod spm;
 pub mod tiktoken;
 
