@@ -1,5 +1,5 @@
-//! GGUF container reader: the metadata key/value pairs and tensor directory of a llama.cpp
-//! model or vocab-only file, with the tensor data left in a memory map.
+//! GGUF, llama.cpp's container: the metadata key/value pairs and tensor directory of a
+//! model or vocab-only file, read with the tensor data left in a memory map, and written.
 //!
 //! The file is untrusted input. Every count and length read from it is checked against the
 //! bytes that remain before anything is allocated, every offset is checked before it is
@@ -9,12 +9,13 @@
 //! Layout (GGUF v2/v3, little-endian): magic `GGUF`, version u32, tensor_count u64,
 //! kv_count u64, the key/value pairs, the tensor infos, then the tensor data at the next
 //! multiple of `general.alignment` (default 32).
-
 //!
 //! One file per job: [`ggml`] the tensor type table, `reader` parsing ([`GgufFile`]),
-//! [`writer`] writing ([`writer::GgufWriter`]), and [`builder`] the unchecked byte builder
-//! tests use to make broken files; all bytes written go through [`writer`]'s encoders.
+//! [`writer`] writing ([`writer::GgufWriter`]), and `builder` (hidden from the docs) the
+//! unchecked byte builder tests use to make broken files; all bytes written go through
+//! [`writer`]'s encoders.
 
+#[doc(hidden)]
 pub mod builder;
 mod cursor;
 pub mod ggml;
@@ -40,60 +41,103 @@ pub const MAX_ARRAY_DEPTH: usize = 8;
 /// Why a GGUF file could not be read. Every message starts with the file's path.
 #[derive(Debug, Error)]
 pub enum GgufError {
+    /// The file could not be opened or mapped.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
+    /// Something the file announces runs past its end: the usual sign of a cut download,
+    /// so the message gives the sizes that show how much is missing.
     #[error("{path}: truncated: {what} needs {need} bytes at offset {offset}, file has {len}")]
     Truncated {
+        /// The file.
         path: PathBuf,
+        /// What was being read ("metadata value of key '…'").
         what: String,
+        /// Bytes it needs.
         need: u64,
+        /// Where it starts.
         offset: u64,
+        /// The file's size.
         len: u64,
     },
+    /// The bytes are there but make no sense (bad magic, unknown type, duplicate key...).
     #[error("{path}: {msg}")]
-    Invalid { path: PathBuf, msg: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, capped in length.
+        msg: String,
+    },
 }
 
+/// Results of reading a GGUF file.
 pub type Result<T> = std::result::Result<T, GgufError>;
 
 /// One metadata value. Arrays keep their element type so large arrays (vocabularies,
 /// merges, scores) stay compact.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufValue {
+    /// On disk: type id 0.
     U8(u8),
+    /// On disk: type id 1.
     I8(i8),
+    /// On disk: type id 2.
     U16(u16),
+    /// On disk: type id 3.
     I16(i16),
+    /// On disk: type id 4.
     U32(u32),
+    /// On disk: type id 5.
     I32(i32),
+    /// On disk: type id 6.
     F32(f32),
+    /// On disk: type id 7.
     Bool(bool),
+    /// On disk: type id 8.
     Str(String),
+    /// On disk: type id 9.
     Array(GgufArray),
+    /// On disk: type id 10.
     U64(u64),
+    /// On disk: type id 11.
     I64(i64),
+    /// On disk: type id 12.
     F64(f64),
 }
 
 /// A metadata array, one variant per element type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GgufArray {
+    /// On disk: element type id 0.
     U8(Vec<u8>),
+    /// On disk: element type id 1.
     I8(Vec<i8>),
+    /// On disk: element type id 2.
     U16(Vec<u16>),
+    /// On disk: element type id 3.
     I16(Vec<i16>),
+    /// On disk: element type id 4.
     U32(Vec<u32>),
+    /// On disk: element type id 5.
     I32(Vec<i32>),
+    /// On disk: element type id 6.
     F32(Vec<f32>),
+    /// On disk: element type id 7.
     Bool(Vec<bool>),
+    /// On disk: element type id 8.
     Str(Vec<String>),
+    /// On disk: element type id 9.
     Array(Vec<GgufArray>),
+    /// On disk: element type id 10.
     U64(Vec<u64>),
+    /// On disk: element type id 11.
     I64(Vec<i64>),
+    /// On disk: element type id 12.
     F64(Vec<f64>),
 }
 
@@ -180,6 +224,7 @@ impl GgufArray {
         }
     }
 
+    /// Number of elements (of the outer array, for nested ones).
     pub fn len(&self) -> usize {
         match self {
             GgufArray::U8(v) => v.len(),
@@ -198,6 +243,7 @@ impl GgufArray {
         }
     }
 
+    /// Whether the array has no elements (an empty vocabulary is an error upstream).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -225,11 +271,16 @@ impl GgufArray {
 /// One entry of the tensor directory. `offset` is relative to the data section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GgufTensorInfo {
+    /// The tensor's name ("token_embd.weight").
     pub name: String,
     /// Dimensions as ggml orders them: `dims[0]` is the fastest-varying (row length).
     pub dims: Vec<u64>,
+    /// The raw ggml type id; kept as a number because files may use ids newer than
+    /// [`ggml::TYPES`].
     pub ggml_type: u32,
+    /// Start of the data, relative to the data section, a multiple of the alignment.
     pub offset: u64,
+    /// Product of the dimensions, checked not to overflow.
     pub n_elements: u64,
     /// Size of the data in bytes; `None` for a ggml type this reader does not know.
     pub n_bytes: Option<u64>,

@@ -13,12 +13,17 @@ use super::{DEFAULT_ALIGNMENT, MAX_DIMS};
 
 /// A parsed GGUF file. The metadata is copied out; tensor data stays in the map.
 pub struct GgufFile {
+    /// The file, for messages.
     pub path: PathBuf,
+    /// GGUF version, 2 or 3.
     pub version: u32,
+    /// Key/value pairs in file order (keys are unique: duplicates are refused).
     pub metadata: Vec<(String, GgufValue)>,
+    /// The tensor directory, with every data range already checked against the file.
     pub tensors: Vec<GgufTensorInfo>,
     /// Absolute offset of the data section (may lie past the end for vocab-only files).
     pub data_offset: u64,
+    /// `general.alignment`, or 32.
     pub alignment: u64,
     mmap: Mmap,
 }
@@ -71,10 +76,12 @@ impl GgufFile {
         self.mmap.len() as u64
     }
 
+    /// A metadata value by key, of whatever type the file gave it.
     pub fn get(&self, key: &str) -> Option<&GgufValue> {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// A string value; `None` when absent or of another type.
     pub fn get_str(&self, key: &str) -> Option<&str> {
         match self.get(key)? {
             GgufValue::Str(s) => Some(s),
@@ -87,6 +94,7 @@ impl GgufFile {
         self.get(key)?.as_u64()
     }
 
+    /// A bool value; `None` when absent or of another type.
     pub fn get_bool(&self, key: &str) -> Option<bool> {
         match self.get(key)? {
             GgufValue::Bool(b) => Some(*b),
@@ -94,6 +102,7 @@ impl GgufFile {
         }
     }
 
+    /// An array value of any element type.
     pub fn get_array(&self, key: &str) -> Option<&GgufArray> {
         match self.get(key)? {
             GgufValue::Array(a) => Some(a),
@@ -101,6 +110,7 @@ impl GgufFile {
         }
     }
 
+    /// An array of strings (token lists, merges).
     pub fn get_str_array(&self, key: &str) -> Option<&[String]> {
         match self.get_array(key)? {
             GgufArray::Str(v) => Some(v),
@@ -108,6 +118,7 @@ impl GgufFile {
         }
     }
 
+    /// An array of f32 (scores).
     pub fn get_f32_array(&self, key: &str) -> Option<&[f32]> {
         match self.get_array(key)? {
             GgufArray::F32(v) => Some(v),
@@ -115,6 +126,7 @@ impl GgufFile {
         }
     }
 
+    /// An array of i32 (token types).
     pub fn get_i32_array(&self, key: &str) -> Option<&[i32]> {
         match self.get_array(key)? {
             GgufArray::I32(v) => Some(v),
@@ -122,6 +134,7 @@ impl GgufFile {
         }
     }
 
+    /// A tensor's directory entry by name.
     pub fn tensor(&self, name: &str) -> Option<&GgufTensorInfo> {
         self.tensors.iter().find(|t| t.name == name)
     }

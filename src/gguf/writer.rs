@@ -54,16 +54,21 @@ impl GgmlType {
 /// a PyTorch `[out, in]` matrix is `[in, out]` here while its row-major bytes are the same.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSpec {
+    /// The tensor's name as llama.cpp expects it ("token_embd.weight").
     pub name: String,
+    /// Dimensions in ggml order, 1 to 4 of them.
     pub dims: Vec<u64>,
+    /// The element type the data is written in.
     pub ggml_type: GgmlType,
 }
 
 impl TensorSpec {
+    /// Number of values.
     pub fn n_elements(&self) -> u64 {
         self.dims.iter().product()
     }
 
+    /// Bytes of data the caller must write for this tensor.
     pub fn n_bytes(&self) -> u64 {
         self.n_elements() * self.ggml_type.elem_bytes()
     }
@@ -77,6 +82,7 @@ pub struct GgufWriter {
 }
 
 impl GgufWriter {
+    /// An empty file: no metadata, no tensors.
     pub fn new() -> GgufWriter {
         GgufWriter::default()
     }
@@ -91,6 +97,8 @@ impl GgufWriter {
         Ok(())
     }
 
+    /// Add a tensor to the directory. Names must be unique and shapes 1- to 4-D, as the
+    /// reader checks, so a bad spec fails here rather than after a long write.
     pub fn add_tensor(&mut self, spec: TensorSpec) -> Result<()> {
         if self.tensors.iter().any(|t| t.name == spec.name) {
             bail!("GGUF tensor '{}' added twice", spec.name);
@@ -107,10 +115,12 @@ impl GgufWriter {
         Ok(())
     }
 
+    /// The keys added so far, in order.
     pub fn metadata(&self) -> &[(String, GgufValue)] {
         &self.metadata
     }
 
+    /// The tensors added so far, in order.
     pub fn tensors(&self) -> &[TensorSpec] {
         &self.tensors
     }

@@ -7,16 +7,21 @@ use super::split::{CL100K, GPT2, O200K, QWEN2};
 /// A family: its regex, its specials (given the number of ranks), and its bos/eos.
 #[derive(Debug, Clone)]
 pub struct Preset {
+    /// The name `--preset` accepts.
     pub name: &'static str,
+    /// The split regex, from [`super::split`].
     pub pattern: &'static str,
     /// Rank count of the family's official file, used to guess the preset.
     pub n_ranks: Option<usize>,
+    /// The bos token's text, when the family has one.
     pub bos: Option<&'static str>,
+    /// The eos token's text, when the family has one.
     pub eos: Option<&'static str>,
     specials: fn(usize) -> Vec<Added>,
 }
 
 impl Preset {
+    /// The family's special tokens; some start right after the last rank, hence `n_ranks`.
     pub fn specials(&self, n_ranks: usize) -> Vec<Added> {
         (self.specials)(n_ranks)
     }
@@ -193,6 +198,7 @@ pub fn all() -> Vec<Preset> {
     ]
 }
 
+/// A preset by name or common alias ("cl100k_base", "gpt-4"), case-insensitively.
 pub fn by_name(name: &str) -> Option<Preset> {
     let name = name.to_ascii_lowercase();
     let alias = match name.as_str() {
@@ -211,6 +217,7 @@ pub fn guess(n_ranks: usize) -> Option<Preset> {
     all().into_iter().find(|p| p.n_ranks == Some(n_ranks))
 }
 
+/// The preset names, for the message listing what `--preset` accepts.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|p| p.name).collect()
 }

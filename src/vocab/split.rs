@@ -1,6 +1,6 @@
 //! Pre-tokenizer split regexes, each written once: the GGUF `tokenizer.ggml.pre` table
-//! (`gguf::pre`) and the tiktoken presets (`presets`) name the same patterns, and two
-//! copies of a 200-character regex drift apart one character at a time.
+//! (`gguf::pre`) and the tiktoken presets (`presets`) name the same patterns, so a fix
+//! to one cannot miss the other.
 //!
 //! The patterns are fancy-regex syntax, as the `tokenizers` crate compiles them. Where
 //! llama.cpp rewrites a pattern for std::regex, we keep the tokenizer.json original,
