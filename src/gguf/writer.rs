@@ -14,36 +14,39 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 
-use super::{GgufArray, GgufValue, DEFAULT_ALIGNMENT};
+use super::{ggml, GgufArray, GgufValue, DEFAULT_ALIGNMENT, MAX_DIMS};
 
 /// The ggml element types the exporter writes (unquantized only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GgmlType {
+    /// 32-bit float, lossless for every checkpoint.
     F32,
+    /// 16-bit float, half the size and exact for f16 checkpoints.
     F16,
 }
 
 impl GgmlType {
+    /// The entry of the one ggml type table this type is.
+    pub fn info(self) -> ggml::TypeInfo {
+        match self {
+            GgmlType::F32 => ggml::F32,
+            GgmlType::F16 => ggml::F16,
+        }
+    }
+
     /// The id stored in tensor infos (ggml's `enum ggml_type`).
     pub fn id(self) -> u32 {
-        match self {
-            GgmlType::F32 => 0,
-            GgmlType::F16 => 1,
-        }
+        self.info().id
     }
 
+    /// Bytes per value; both types are unblocked, so a block is one value.
     pub fn elem_bytes(self) -> u64 {
-        match self {
-            GgmlType::F32 => 4,
-            GgmlType::F16 => 2,
-        }
+        self.info().block_bytes
     }
 
+    /// ggml's name ("f32", "f16"), for messages and reports.
     pub fn name(self) -> &'static str {
-        match self {
-            GgmlType::F32 => "f32",
-            GgmlType::F16 => "f16",
-        }
+        self.info().name
     }
 }
 
@@ -51,16 +54,21 @@ impl GgmlType {
 /// a PyTorch `[out, in]` matrix is `[in, out]` here while its row-major bytes are the same.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorSpec {
+    /// The tensor's name as llama.cpp expects it ("token_embd.weight").
     pub name: String,
+    /// Dimensions in ggml order, 1 to 4 of them.
     pub dims: Vec<u64>,
+    /// The element type the data is written in.
     pub ggml_type: GgmlType,
 }
 
 impl TensorSpec {
+    /// Number of values.
     pub fn n_elements(&self) -> u64 {
         self.dims.iter().product()
     }
 
+    /// Bytes of data the caller must write for this tensor.
     pub fn n_bytes(&self) -> u64 {
         self.n_elements() * self.ggml_type.elem_bytes()
     }
@@ -74,6 +82,7 @@ pub struct GgufWriter {
 }
 
 impl GgufWriter {
+    /// An empty file: no metadata, no tensors.
     pub fn new() -> GgufWriter {
         GgufWriter::default()
     }
@@ -88,26 +97,30 @@ impl GgufWriter {
         Ok(())
     }
 
+    /// Add a tensor to the directory. Names must be unique and shapes 1- to 4-D, as the
+    /// reader checks, so a bad spec fails here rather than after a long write.
     pub fn add_tensor(&mut self, spec: TensorSpec) -> Result<()> {
         if self.tensors.iter().any(|t| t.name == spec.name) {
             bail!("GGUF tensor '{}' added twice", spec.name);
         }
-        if spec.dims.is_empty() || spec.dims.len() > crate::gguf::MAX_DIMS {
+        if spec.dims.is_empty() || spec.dims.len() > MAX_DIMS {
             bail!(
                 "GGUF tensor '{}' has {} dimensions (1 to {} allowed)",
                 spec.name,
                 spec.dims.len(),
-                crate::gguf::MAX_DIMS
+                MAX_DIMS
             );
         }
         self.tensors.push(spec);
         Ok(())
     }
 
+    /// The keys added so far, in order.
     pub fn metadata(&self) -> &[(String, GgufValue)] {
         &self.metadata
     }
 
+    /// The tensors added so far, in order.
     pub fn tensors(&self) -> &[TensorSpec] {
         &self.tensors
     }
@@ -130,50 +143,98 @@ impl GgufWriter {
         mut data: impl FnMut(usize, &TensorSpec, &mut dyn Write) -> Result<()>,
     ) -> Result<u64> {
         let align = self.alignment()?;
-        let mut out = Counting { inner: w, n: 0 };
-        out.write_all(b"GGUF")?;
-        out.write_all(&3u32.to_le_bytes())?;
-        out.write_all(&(self.tensors.len() as u64).to_le_bytes())?;
-        out.write_all(&(self.metadata.len() as u64).to_le_bytes())?;
         let mut seen = HashSet::new();
-        for (k, v) in &self.metadata {
+        for (k, _) in &self.metadata {
             if !seen.insert(k.as_str()) {
                 bail!("GGUF metadata key '{k}' added twice");
             }
-            write_str(&mut out, k)?;
-            out.write_all(&v.type_id().to_le_bytes())?;
-            write_value(&mut out, v)?;
         }
-        let mut offset = 0u64;
-        for t in &self.tensors {
-            write_str(&mut out, &t.name)?;
-            out.write_all(&(t.dims.len() as u32).to_le_bytes())?;
-            for d in &t.dims {
-                out.write_all(&d.to_le_bytes())?;
-            }
-            out.write_all(&t.ggml_type.id().to_le_bytes())?;
-            out.write_all(&offset.to_le_bytes())?;
-            offset = (offset + t.n_bytes()).div_ceil(align) * align;
+        let dir: Vec<DirEntry> = self
+            .tensors
+            .iter()
+            .map(|t| DirEntry {
+                name: &t.name,
+                dims: &t.dims,
+                ggml_type: t.ggml_type.id(),
+                n_bytes: t.n_bytes(),
+            })
+            .collect();
+        let layout = Layout {
+            version: 3,
+            metadata: &self.metadata,
+            tensors: &dir,
+            alignment: align,
+            pad_last: true,
+        };
+        write_layout(w, &layout, |i, w| data(i, &self.tensors[i], w))
+    }
+}
+
+/// One entry of a tensor directory as it goes on disk: any type id, any size. The
+/// checked [`GgufWriter`] and the unchecked test builder both describe their tensors so.
+pub(crate) struct DirEntry<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) dims: &'a [u64],
+    pub(crate) ggml_type: u32,
+    pub(crate) n_bytes: u64,
+}
+
+/// Everything about a file's layout except the tensor data.
+pub(crate) struct Layout<'a> {
+    pub(crate) version: u32,
+    pub(crate) metadata: &'a [(String, GgufValue)],
+    pub(crate) tensors: &'a [DirEntry<'a>],
+    /// Tensor offsets are multiples of this, and the data section starts at one.
+    pub(crate) alignment: u64,
+    /// Pad after the last tensor too (the writer does, as llama.cpp's does; the builder's
+    /// files end at the last data byte).
+    pub(crate) pad_last: bool,
+}
+
+/// The one place GGUF bytes are laid out: header, metadata, tensor directory with each
+/// offset at the next multiple of the alignment, padding, then each tensor's data from
+/// `data(i, w)` and its padding. It checks nothing about the content (the builder
+/// writes broken files on purpose) except that `data` wrote exactly `n_bytes`, because
+/// the offsets already written depend on it. Returns the number of bytes written.
+pub(crate) fn write_layout(
+    w: &mut dyn Write,
+    layout: &Layout,
+    mut data: impl FnMut(usize, &mut dyn Write) -> Result<()>,
+) -> Result<u64> {
+    let align = layout.alignment;
+    let mut out = Counting { inner: w, n: 0 };
+    out.write_all(b"GGUF")?;
+    out.write_all(&layout.version.to_le_bytes())?;
+    out.write_all(&(layout.tensors.len() as u64).to_le_bytes())?;
+    out.write_all(&(layout.metadata.len() as u64).to_le_bytes())?;
+    for (k, v) in layout.metadata {
+        put_kv(&mut out, k, v)?;
+    }
+    let mut offset = 0u64;
+    for t in layout.tensors {
+        put_tensor_info(&mut out, t.name, t.dims, t.ggml_type, offset)?;
+        offset = (offset + t.n_bytes).div_ceil(align) * align;
+    }
+    pad(&mut out, align)?;
+    for (i, t) in layout.tensors.iter().enumerate() {
+        let start = out.n;
+        data(i, &mut out)?;
+        let wrote = out.n - start;
+        if wrote != t.n_bytes {
+            bail!(
+                "tensor '{}': {wrote} bytes of data written, its {:?} {} shape needs {}",
+                t.name,
+                t.dims,
+                ggml::name(t.ggml_type),
+                t.n_bytes
+            );
         }
-        pad(&mut out, align)?;
-        for (i, t) in self.tensors.iter().enumerate() {
-            let start = out.n;
-            data(i, t, &mut out)?;
-            let wrote = out.n - start;
-            if wrote != t.n_bytes() {
-                bail!(
-                    "tensor '{}': {wrote} bytes of data written, its {:?} {} shape needs {}",
-                    t.name,
-                    t.dims,
-                    t.ggml_type.name(),
-                    t.n_bytes()
-                );
-            }
+        if layout.pad_last || i + 1 < layout.tensors.len() {
             pad(&mut out, align)?;
         }
-        out.flush()?;
-        Ok(out.n)
     }
+    out.flush()?;
+    Ok(out.n)
 }
 
 /// Counts bytes on their way through, for offsets and the size check.
@@ -193,7 +254,7 @@ impl Write for Counting<'_> {
     }
 }
 
-fn pad(out: &mut Counting, align: u64) -> Result<()> {
+fn pad(out: &mut Counting, align: u64) -> std::io::Result<()> {
     let rem = out.n % align;
     if rem != 0 {
         out.write_all(&vec![0u8; (align - rem) as usize])?;
@@ -201,37 +262,62 @@ fn pad(out: &mut Counting, align: u64) -> Result<()> {
     Ok(())
 }
 
-fn write_str(w: &mut dyn Write, s: &str) -> Result<()> {
+/// A GGUF string: u64 length, then the UTF-8 bytes.
+pub(crate) fn put_str(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
     w.write_all(&(s.len() as u64).to_le_bytes())?;
-    w.write_all(s.as_bytes())?;
-    Ok(())
+    w.write_all(s.as_bytes())
 }
 
-fn write_value(w: &mut dyn Write, v: &GgufValue) -> Result<()> {
-    match v {
-        GgufValue::U8(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::I8(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::U16(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::I16(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::U32(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::I32(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::F32(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::Bool(x) => w.write_all(&[u8::from(*x)])?,
-        GgufValue::Str(s) => write_str(w, s)?,
-        GgufValue::Array(a) => write_array(w, a)?,
-        GgufValue::U64(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::I64(x) => w.write_all(&x.to_le_bytes())?,
-        GgufValue::F64(x) => w.write_all(&x.to_le_bytes())?,
+/// A metadata entry: key, value type id, value.
+pub(crate) fn put_kv(w: &mut dyn Write, key: &str, v: &GgufValue) -> std::io::Result<()> {
+    put_str(w, key)?;
+    w.write_all(&v.type_id().to_le_bytes())?;
+    put_value(w, v)
+}
+
+/// A tensor info: name, dimension count, dimensions, type id, data offset.
+pub(crate) fn put_tensor_info(
+    w: &mut dyn Write,
+    name: &str,
+    dims: &[u64],
+    ggml_type: u32,
+    offset: u64,
+) -> std::io::Result<()> {
+    put_str(w, name)?;
+    w.write_all(&(dims.len() as u32).to_le_bytes())?;
+    for d in dims {
+        w.write_all(&d.to_le_bytes())?;
     }
-    Ok(())
+    w.write_all(&ggml_type.to_le_bytes())?;
+    w.write_all(&offset.to_le_bytes())
+}
+
+/// A value without its type id (which precedes it in a metadata entry, and is given once
+/// for all elements of an array).
+pub(crate) fn put_value(w: &mut dyn Write, v: &GgufValue) -> std::io::Result<()> {
+    match v {
+        GgufValue::U8(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::I8(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::U16(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::I16(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::U32(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::I32(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::F32(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::Bool(x) => w.write_all(&[u8::from(*x)]),
+        GgufValue::Str(s) => put_str(w, s),
+        GgufValue::Array(a) => put_array(w, a),
+        GgufValue::U64(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::I64(x) => w.write_all(&x.to_le_bytes()),
+        GgufValue::F64(x) => w.write_all(&x.to_le_bytes()),
+    }
 }
 
 /// An array is its element type, its length, then the elements (nested arrays repeat
 /// the same three parts).
-fn write_array(w: &mut dyn Write, a: &GgufArray) -> Result<()> {
+fn put_array(w: &mut dyn Write, a: &GgufArray) -> std::io::Result<()> {
     w.write_all(&a.type_id().to_le_bytes())?;
     w.write_all(&(a.len() as u64).to_le_bytes())?;
-    fn each<T>(w: &mut dyn Write, v: &[T], f: impl Fn(&T) -> Vec<u8>) -> Result<()> {
+    fn each<T>(w: &mut dyn Write, v: &[T], f: impl Fn(&T) -> Vec<u8>) -> std::io::Result<()> {
         for x in v {
             w.write_all(&f(x))?;
         }
@@ -251,12 +337,12 @@ fn write_array(w: &mut dyn Write, a: &GgufArray) -> Result<()> {
         GgufArray::F64(v) => each(w, v, |x| x.to_le_bytes().to_vec())?,
         GgufArray::Str(v) => {
             for s in v {
-                write_str(w, s)?;
+                put_str(w, s)?;
             }
         }
         GgufArray::Array(v) => {
             for inner in v {
-                write_array(w, inner)?;
+                put_array(w, inner)?;
             }
         }
     }

@@ -29,25 +29,35 @@ use super::PieceKind;
 /// One SentencePiece-style piece (from a `.model` file or a GGUF `llama` vocabulary).
 #[derive(Debug, Clone)]
 pub struct Piece {
+    /// The piece's text, with '▁' for a space.
     pub piece: String,
+    /// Its score: the merge priority for BPE, the log-probability for Unigram.
     pub score: f32,
+    /// What the file declares it to be.
     pub kind: PieceKind,
 }
 
+/// The two SentencePiece algorithms, which read the same pieces differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpmModel {
+    /// Scores are merge priorities (Llama 1/2, `llama` GGUF vocabularies).
     Bpe,
+    /// Scores are log-probabilities, best segmentation by Viterbi (T5, `t5` GGUF).
     Unigram,
 }
 
 /// How a SentencePiece vocabulary encodes (TrainerSpec / NormalizerSpec fields we honour).
 #[derive(Debug, Clone)]
 pub struct SpmOptions {
+    /// Which algorithm the scores are for.
     pub model: SpmModel,
+    /// Unknown characters become their UTF-8 byte pieces instead of `<unk>`.
     pub byte_fallback: bool,
+    /// A space is put before the text, so the first word encodes like any other.
     pub add_dummy_prefix: bool,
     /// SentencePiece's default: drop leading/trailing spaces and collapse runs of spaces.
     pub remove_extra_whitespaces: bool,
+    /// The normalizer's compiled character map (NFKC and the like), when the model has one.
     pub precompiled_charsmap: Option<Vec<u8>>,
 }
 
@@ -257,8 +267,12 @@ fn spm_merges(pieces: &[Piece], vocab: &HashMap<String, u32>) -> Vec<(String, St
 /// A special or added token placed at a fixed id.
 #[derive(Debug, Clone)]
 pub struct Added {
+    /// The id the file gives it (added tokens keep their ids, they are not appended).
     pub id: u32,
+    /// Its text, matched in raw input before any splitting.
     pub content: String,
+    /// Marked special in the tokenizer (control tokens), or a plain added token
+    /// (user-defined pieces).
     pub special: bool,
 }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use super::{Result, VocabError};
 
+/// The tokenizer file formats we read; reports name the one a vocabulary came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -24,6 +25,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The short name `--format` accepts and reports print.
     pub fn name(self) -> &'static str {
         match self {
             Format::HfJson => "hf",
@@ -60,8 +62,11 @@ impl FromStr for Format {
 /// A tokenizer file with its format, and for two-file formats the other file.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The main file (a directory given on the command line resolves to a file in it).
     pub path: PathBuf,
+    /// Its format, detected or forced.
     pub format: Format,
+    /// The second file of a two-file format (`merges.txt`, `vocab.bpe`).
     pub companion: Option<PathBuf>,
 }
 

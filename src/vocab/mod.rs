@@ -12,6 +12,7 @@ pub mod gguf;
 pub mod hf;
 pub mod presets;
 pub mod protobuf;
+pub mod split;
 pub mod spm;
 pub mod tiktoken;
 
@@ -28,23 +29,34 @@ pub use detect::Format;
 /// message printed by the binary is enough to act on.
 #[derive(Debug, Error)]
 pub enum VocabError {
+    /// The file could not be read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
+    /// The file was read but is not a usable vocabulary.
     #[error("{path}: {msg}")]
-    Invalid { path: PathBuf, msg: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, capped in length.
+        msg: String,
+    },
 }
 
 impl VocabError {
+    /// An invalid-file error; the message is capped because it may quote file content.
     pub fn invalid(path: &Path, msg: impl fmt::Display) -> Self {
         VocabError::Invalid {
             path: path.to_path_buf(),
             msg: cap_message(msg.to_string()),
         }
     }
+    /// A read error for `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         VocabError::Io {
             path: path.to_path_buf(),
@@ -53,6 +65,7 @@ impl VocabError {
     }
 }
 
+/// Results of loading a vocabulary.
 pub type Result<T> = std::result::Result<T, VocabError>;
 
 pub(crate) use crate::util::text::cap_message;
@@ -62,11 +75,17 @@ pub(crate) use crate::util::text::cap_message;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PieceKind {
+    /// An ordinary piece the model reaches by encoding text.
     Normal,
+    /// The unknown token (`<unk>`).
     Unknown,
+    /// A control token (`<s>`, `</s>`): never produced from text.
     Control,
+    /// A user-defined piece, matched whole in raw text.
     UserDefined,
+    /// Declared unused: a placeholder the model was never meant to see.
     Unused,
+    /// A byte-fallback piece (`<0x41>`).
     Byte,
 }
 
@@ -82,6 +101,7 @@ impl PieceKind {
             _ => PieceKind::Normal,
         }
     }
+    /// The snake_case name reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             PieceKind::Normal => "normal",
@@ -97,6 +117,7 @@ impl PieceKind {
 /// Options that change how a file is read. `format` and `preset` override detection.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
+    /// Read as this format instead of detecting one.
     pub format: Option<Format>,
     /// tiktoken family preset (split regex + specials), e.g. `llama3`, `cl100k`.
     pub preset: Option<String>,
@@ -105,11 +126,13 @@ pub struct LoadOptions {
 /// A loaded vocabulary: the encoder/decoder plus what the file says about each id.
 #[derive(Clone)]
 pub struct Vocab {
+    /// The format it was read from.
     pub format: Format,
     /// The file (or files) the vocabulary came from, for messages and reports.
     pub source: PathBuf,
     /// Extra description of how it was read, e.g. the tiktoken preset or GGUF `pre`.
     pub detail: String,
+    /// The encoder/decoder every format is turned into, so all use one code path.
     pub tokenizer: Tokenizer,
     /// Raw vocabulary entry per id (`None` for ids the file leaves unassigned).
     pub raw: Vec<Option<String>>,
@@ -117,9 +140,13 @@ pub struct Vocab {
     pub kinds: Vec<PieceKind>,
     /// The tokenizer's special ids: bos/eos/pad/unk/sep/mask and declared specials.
     pub special_ids: BTreeSet<u32>,
+    /// Beginning-of-sequence id, when the file names one.
     pub bos_id: Option<u32>,
+    /// End-of-sequence id, when the file names one.
     pub eos_id: Option<u32>,
+    /// Unknown-token id, when the file names one.
     pub unk_id: Option<u32>,
+    /// Padding id, when the file names one.
     pub pad_id: Option<u32>,
 }
 
@@ -138,9 +165,11 @@ impl Vocab {
     pub fn len(&self) -> usize {
         self.raw.len()
     }
+    /// Whether there are no ids at all.
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }
+    /// The raw vocabulary entry of `id`, as the file wrote it (not decoded text).
     pub fn raw(&self, id: u32) -> Option<&str> {
         self.raw.get(id as usize).and_then(|s| s.as_deref())
     }
@@ -172,6 +201,7 @@ impl Vocab {
             .collect())
     }
 
+    /// Decode without skipping specials, so a special id shows as its text.
     pub fn decode(&self, ids: &[u32]) -> std::result::Result<String, String> {
         self.tokenizer.decode(ids, false).map_err(|e| e.to_string())
     }

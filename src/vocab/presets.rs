@@ -2,30 +2,26 @@
 //! tokens (they live in each model's Python code), so we keep them per family here.
 
 use super::build::Added;
-
-/// GPT-2 / r50k: digits merge freely (` ?\p{N}+`).
-pub const GPT2_PATTERN: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-/// cl100k and Llama-3: digits in runs of at most three, left to right.
-pub const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// Qwen: single digits.
-pub const QWEN_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// o200k-style (Llama-4), from meta-llama/llama-models `models/llama4/tokenizer.py`.
-pub const O200K_PATTERN: &str = r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+use super::split::{CL100K, GPT2, O200K, QWEN2};
 
 /// A family: its regex, its specials (given the number of ranks), and its bos/eos.
 #[derive(Debug, Clone)]
 pub struct Preset {
+    /// The name `--preset` accepts.
     pub name: &'static str,
+    /// The split regex, from [`super::split`].
     pub pattern: &'static str,
     /// Rank count of the family's official file, used to guess the preset.
     pub n_ranks: Option<usize>,
+    /// The bos token's text, when the family has one.
     pub bos: Option<&'static str>,
+    /// The eos token's text, when the family has one.
     pub eos: Option<&'static str>,
     specials: fn(usize) -> Vec<Added>,
 }
 
 impl Preset {
+    /// The family's special tokens; some start right after the last rank, hence `n_ranks`.
     pub fn specials(&self, n_ranks: usize) -> Vec<Added> {
         (self.specials)(n_ranks)
     }
@@ -153,7 +149,7 @@ pub fn all() -> Vec<Preset> {
     vec![
         Preset {
             name: "llama3",
-            pattern: CL100K_PATTERN,
+            pattern: CL100K,
             n_ranks: Some(128_000),
             bos: Some("<|begin_of_text|>"),
             eos: Some("<|end_of_text|>"),
@@ -161,7 +157,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "llama4",
-            pattern: O200K_PATTERN,
+            pattern: O200K,
             n_ranks: Some(200_000),
             bos: Some("<|begin_of_text|>"),
             eos: Some("<|end_of_text|>"),
@@ -169,7 +165,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "cl100k",
-            pattern: CL100K_PATTERN,
+            pattern: CL100K,
             n_ranks: Some(100_256),
             bos: None,
             eos: Some("<|endoftext|>"),
@@ -177,7 +173,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "qwen",
-            pattern: QWEN_PATTERN,
+            pattern: QWEN2,
             n_ranks: Some(151_643),
             bos: None,
             eos: Some("<|endoftext|>"),
@@ -185,7 +181,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "gpt2",
-            pattern: GPT2_PATTERN,
+            pattern: GPT2,
             n_ranks: Some(50_256),
             bos: None,
             eos: Some("<|endoftext|>"),
@@ -193,7 +189,7 @@ pub fn all() -> Vec<Preset> {
         },
         Preset {
             name: "plain",
-            pattern: CL100K_PATTERN,
+            pattern: CL100K,
             n_ranks: None,
             bos: None,
             eos: None,
@@ -202,6 +198,7 @@ pub fn all() -> Vec<Preset> {
     ]
 }
 
+/// A preset by name or common alias ("cl100k_base", "gpt-4"), case-insensitively.
 pub fn by_name(name: &str) -> Option<Preset> {
     let name = name.to_ascii_lowercase();
     let alias = match name.as_str() {
@@ -220,6 +217,7 @@ pub fn guess(n_ranks: usize) -> Option<Preset> {
     all().into_iter().find(|p| p.n_ranks == Some(n_ranks))
 }
 
+/// The preset names, for the message listing what `--preset` accepts.
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|p| p.name).collect()
 }

@@ -7,13 +7,18 @@
 /// One field's value as it appears on the wire.
 #[derive(Debug, Clone, Copy)]
 pub enum Wire<'a> {
+    /// Wire type 0: ints, bools, enums.
     Varint(u64),
+    /// Wire type 1: fixed64, double.
     Fixed64(u64),
+    /// Wire type 2: strings, bytes, nested messages, borrowed from the input.
     Bytes(&'a [u8]),
+    /// Wire type 5: fixed32, float.
     Fixed32(u32),
 }
 
 impl Wire<'_> {
+    /// Any integer encoding as u64; `None` for bytes.
     pub fn as_u64(&self) -> Option<u64> {
         match *self {
             Wire::Varint(v) | Wire::Fixed64(v) => Some(v),
@@ -25,12 +30,14 @@ impl Wire<'_> {
     pub fn as_i64(&self) -> Option<i64> {
         self.as_u64().map(|v| v as i64)
     }
+    /// A float field (fixed32 on the wire).
     pub fn as_f32(&self) -> Option<f32> {
         match *self {
             Wire::Fixed32(v) => Some(f32::from_bits(v)),
             _ => None,
         }
     }
+    /// A length-delimited field's bytes.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match *self {
             Wire::Bytes(b) => Some(b),
@@ -47,6 +54,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over one message's bytes (a nested message is a `Bytes` field's bytes).
     pub fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,

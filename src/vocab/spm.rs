@@ -13,15 +13,25 @@ use super::{read_file, Format, PieceKind, Result, Vocab, VocabError};
 /// What we take from a `ModelProto`.
 #[derive(Debug, Clone)]
 pub struct SpmModelProto {
+    /// The pieces in id order.
     pub pieces: Vec<Piece>,
+    /// TrainerSpec.model_type: 1 Unigram, 2 BPE (others are refused).
     pub model_type: i64,
+    /// TrainerSpec.byte_fallback.
     pub byte_fallback: bool,
+    /// NormalizerSpec.add_dummy_prefix.
     pub add_dummy_prefix: bool,
+    /// NormalizerSpec.remove_extra_whitespaces.
     pub remove_extra_whitespaces: bool,
+    /// NormalizerSpec.precompiled_charsmap (empty when the model has none).
     pub precompiled_charsmap: Vec<u8>,
+    /// TrainerSpec.unk_id (-1 when disabled).
     pub unk_id: i64,
+    /// TrainerSpec.bos_id (-1 when disabled).
     pub bos_id: i64,
+    /// TrainerSpec.eos_id (-1 when disabled).
     pub eos_id: i64,
+    /// TrainerSpec.pad_id (-1 when disabled).
     pub pad_id: i64,
 }
 
@@ -120,6 +130,7 @@ fn parse_piece(b: &[u8], index: usize) -> std::result::Result<Piece, String> {
     Ok(Piece { piece, score, kind })
 }
 
+/// Load a SentencePiece `.model` file.
 pub fn load(path: &Path) -> Result<Vocab> {
     let bytes = read_file(path)?;
     let m = parse(&bytes).map_err(|e| VocabError::invalid(path, e))?;

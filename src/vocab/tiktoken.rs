@@ -124,6 +124,8 @@ fn vocab_and_raw(
     Ok((vocab, raw))
 }
 
+/// Load a tiktoken rank file with a family preset: named, or guessed from the rank
+/// count, since the file itself holds neither split regex nor specials.
 pub fn load(path: &Path, preset: Option<&str>) -> Result<Vocab> {
     let bytes = read_file(path)?;
     let ranks = parse(&bytes).map_err(|e| VocabError::invalid(path, e))?;

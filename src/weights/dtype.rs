@@ -8,25 +8,40 @@
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
+use crate::gguf::ggml;
+
 /// Element types we can turn into f32 rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 32-bit float, read as is.
     F32,
+    /// IEEE half precision, widened through `half` (F16C where the CPU has it).
     F16,
+    /// bfloat16, the top half of an f32, so widening is a shift.
     BF16,
     /// ggml's 8-bit block quantization: per 32 values, an f16 scale `d` then 32 `i8`
     /// quants `q`; value = `d * q`.
     Q8_0,
 }
 
-/// Values per q8_0 block.
-pub const Q8_0_BLOCK: usize = 32;
-/// Bytes per q8_0 block: the f16 scale and 32 quants.
-pub const Q8_0_BLOCK_BYTES: usize = 34;
+/// Values per q8_0 block (from the ggml type table).
+pub const Q8_0_BLOCK: usize = ggml::Q8_0.block_size as usize;
+/// Bytes per q8_0 block: the f16 scale and 32 quants (from the ggml type table).
+pub const Q8_0_BLOCK_BYTES: usize = ggml::Q8_0.block_bytes as usize;
 
-/// What the error messages list as readable.
+/// The safetensors dtypes we read, as the unsupported-dtype message lists them.
 pub const SAFETENSORS_SUPPORTED: &str = "F32, F16, BF16";
+/// The ggml types we read, as the unsupported-dtype message lists them: the names of
+/// [`GGML_DTYPES`] (a test keeps the two in step; a `const` cannot join strings).
 pub const GGUF_SUPPORTED: &str = "f32, f16, bf16, q8_0";
+
+/// The ggml types we decode and the element type each is.
+pub const GGML_DTYPES: [(ggml::TypeInfo, DType); 4] = [
+    (ggml::F32, DType::F32),
+    (ggml::F16, DType::F16),
+    (ggml::BF16, DType::BF16),
+    (ggml::Q8_0, DType::Q8_0),
+];
 
 impl DType {
     /// The safetensors dtype string for the types safetensors has ("F32", "F16", "BF16").
@@ -39,23 +54,19 @@ impl DType {
         }
     }
 
-    /// The ggml type id as stored in GGUF tensor infos.
+    /// The element type of a ggml type id as stored in GGUF tensor infos, when we can
+    /// decode it.
     pub fn from_ggml(t: u32) -> Option<DType> {
-        match t {
-            0 => Some(DType::F32),
-            1 => Some(DType::F16),
-            8 => Some(DType::Q8_0),
-            30 => Some(DType::BF16),
-            _ => None,
-        }
+        GGML_DTYPES.iter().find(|(g, _)| g.id == t).map(|&(_, d)| d)
     }
 
+    /// The lower-case name messages use (ggml's names; safetensors' are upper-case).
     pub fn name(self) -> &'static str {
         match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::BF16 => "bf16",
-            DType::Q8_0 => "q8_0",
+            DType::F32 => ggml::F32.name,
+            DType::F16 => ggml::F16.name,
+            DType::BF16 => ggml::BF16.name,
+            DType::Q8_0 => ggml::Q8_0.name,
         }
     }
 
@@ -146,6 +157,19 @@ fn decode_f16(src: &[u8], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ggml_names_agree_with_the_table() {
+        let names: Vec<&str> = GGML_DTYPES.iter().map(|(g, _)| g.name).collect();
+        assert_eq!(GGUF_SUPPORTED, names.join(", "));
+        for (g, d) in GGML_DTYPES {
+            assert_eq!(d.name(), g.name);
+            assert_eq!(DType::from_ggml(g.id), Some(d));
+            if g.block_size == 1 {
+                assert_eq!(d.row_bytes(3), Some(3 * g.block_bytes as usize));
+            }
+        }
+    }
 
     #[test]
     fn decodes_each_type() {

@@ -4,17 +4,20 @@
 //! ggml lists dimensions fastest-varying first, so an embedding stored as
 //! `[n_embd, n_vocab]` is, row-major, `n_vocab` rows of `n_embd` values.
 
-use crate::gguf::GgufFile;
+use crate::gguf::{ggml, GgufFile};
 
 use super::dtype::{DType, GGUF_SUPPORTED};
 use super::error::{Result, WeightsError};
 use super::matrix::Matrix;
 
-/// llama.cpp's names for the input embedding and the unembedding (absent when tied).
+/// llama.cpp's name for the input embedding, which every GGUF model has.
 pub const GGUF_INPUT: &str = "token_embd.weight";
+/// llama.cpp's name for the unembedding, absent when it is tied to the input embedding.
 pub const GGUF_OUTPUT: &str = "output.weight";
 
-/// The named tensor of a GGUF file as a matrix of a type we can decode.
+/// The named tensor of a GGUF file as a matrix of a type we can decode. The type comes
+/// from the ggml table through [`DType::from_ggml`]; anything else (k-quants and the
+/// like) is refused with the list of what we read, rather than decoded wrongly.
 pub fn matrix<'a>(g: &'a GgufFile, name: &str) -> Result<Matrix<'a>> {
     let info = g.tensor(name).ok_or_else(|| WeightsError::TensorNotFound {
         path: g.path.clone(),
@@ -23,7 +26,11 @@ pub fn matrix<'a>(g: &'a GgufFile, name: &str) -> Result<Matrix<'a>> {
     let dtype = DType::from_ggml(info.ggml_type).ok_or_else(|| WeightsError::UnsupportedDtype {
         path: g.path.clone(),
         tensor: name.to_string(),
-        dtype: format!("{} (ggml type {})", info.type_name(), info.ggml_type),
+        dtype: format!(
+            "{} (ggml type {})",
+            ggml::name(info.ggml_type),
+            info.ggml_type
+        ),
         supported: GGUF_SUPPORTED,
     })?;
     let shape_err = |msg: String| WeightsError::Shape {

@@ -1,5 +1,5 @@
-//! Writers for test checkpoints: safetensors through the `safetensors` crate, GGUF by
-//! hand, and dtype encoders (f16/bf16 by the `half` crate, q8_0 as ggml defines it).
+//! Writers for test checkpoints: safetensors through the `safetensors` crate, GGUF through
+//! the library's byte builder (`tokenaudit::gguf::builder`), and dtype encoders (f16/bf16 by the `half` crate, q8_0 as ggml defines it).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use half::{bf16, f16};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
+use tokenaudit::gguf::builder::{self as gguf_builder, RawTensor};
 
 pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -56,33 +57,16 @@ pub fn write_st(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) {
 }
 
 /// A GGUF v3 file: no metadata, the given tensors (name, ggml dims, ggml type, data),
-/// each at a 32-byte-aligned offset.
+/// each at a 32-byte-aligned offset, written by the library's own GGUF byte builder.
 pub fn gguf_bytes(tensors: &[(&str, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
-    let mut b = b"GGUF".to_vec();
-    b.extend(3u32.to_le_bytes());
-    b.extend((tensors.len() as u64).to_le_bytes());
-    b.extend(0u64.to_le_bytes());
-    let mut offset = 0u64;
-    let mut offsets = Vec::new();
-    for (name, dims, ty, data) in tensors {
-        b.extend((name.len() as u64).to_le_bytes());
-        b.extend(name.as_bytes());
-        b.extend((dims.len() as u32).to_le_bytes());
-        for d in dims {
-            b.extend(d.to_le_bytes());
-        }
-        b.extend(ty.to_le_bytes());
-        b.extend(offset.to_le_bytes());
-        offsets.push(offset);
-        offset = (offset + data.len() as u64).div_ceil(32) * 32;
-    }
-    while !b.len().is_multiple_of(32) {
-        b.push(0);
-    }
-    let data_start = b.len();
-    for ((_, _, _, data), off) in tensors.iter().zip(offsets) {
-        b.resize(data_start + off as usize, 0);
-        b.extend(data);
-    }
-    b
+    let tensors: Vec<RawTensor> = tensors
+        .iter()
+        .map(|(name, dims, ty, data)| RawTensor {
+            name: name.to_string(),
+            dims: dims.clone(),
+            ggml_type: *ty,
+            data: data.clone(),
+        })
+        .collect();
+    gguf_builder::file(&[], &tensors)
 }

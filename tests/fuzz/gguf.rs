@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::driver::*;
 use proptest::prelude::*;
+use tokenaudit::gguf::builder::{self, Builder, RawTensor as Tensor};
 use tokenaudit::gguf::{GgufArray, GgufFile, GgufValue};
 use tokenaudit::vocab::{self, LoadOptions};
 use tokenaudit::weights::Checkpoint;
@@ -72,91 +73,10 @@ fn load_weights(p: &Path) -> Result<String, String> {
 // A writer and a walker for GGUF bytes
 // ---------------------------------------------------------------------------------------
 
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    b.extend((s.len() as u64).to_le_bytes());
-    b.extend(s.as_bytes());
-}
-
-fn put_array(b: &mut Vec<u8>, a: &GgufArray) {
-    b.extend(a.type_id().to_le_bytes());
-    b.extend((a.len() as u64).to_le_bytes());
-    match a {
-        GgufArray::U8(v) => b.extend(v),
-        GgufArray::I8(v) => b.extend(v.iter().map(|&x| x as u8)),
-        GgufArray::U16(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::I16(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::U32(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::I32(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::F32(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::Bool(v) => b.extend(v.iter().map(|&x| x as u8)),
-        GgufArray::Str(v) => v.iter().for_each(|s| put_str(b, s)),
-        GgufArray::Array(v) => v.iter().for_each(|a| put_array(b, a)),
-        GgufArray::U64(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::I64(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-        GgufArray::F64(v) => v.iter().for_each(|x| b.extend(x.to_le_bytes())),
-    }
-}
-
-fn put_value(b: &mut Vec<u8>, v: &GgufValue) {
-    match v {
-        GgufValue::U8(x) => b.push(*x),
-        GgufValue::I8(x) => b.push(*x as u8),
-        GgufValue::U16(x) => b.extend(x.to_le_bytes()),
-        GgufValue::I16(x) => b.extend(x.to_le_bytes()),
-        GgufValue::U32(x) => b.extend(x.to_le_bytes()),
-        GgufValue::I32(x) => b.extend(x.to_le_bytes()),
-        GgufValue::F32(x) => b.extend(x.to_le_bytes()),
-        GgufValue::Bool(x) => b.push(*x as u8),
-        GgufValue::Str(s) => put_str(b, s),
-        GgufValue::Array(a) => put_array(b, a),
-        GgufValue::U64(x) => b.extend(x.to_le_bytes()),
-        GgufValue::I64(x) => b.extend(x.to_le_bytes()),
-        GgufValue::F64(x) => b.extend(x.to_le_bytes()),
-    }
-}
-
-/// A tensor to write: name, ggml dims, ggml type, data.
-#[derive(Debug, Clone)]
-struct Tensor {
-    name: String,
-    dims: Vec<u64>,
-    ty: u32,
-    data: Vec<u8>,
-}
-
-/// A GGUF v3 file; tensors at 32-byte aligned offsets.
+/// A GGUF v3 file; tensors at 32-byte aligned offsets (the library's byte builder,
+/// which writes what it is given, broken or not).
 fn write_gguf(kvs: &[(String, GgufValue)], tensors: &[Tensor]) -> Vec<u8> {
-    let mut b = b"GGUF".to_vec();
-    b.extend(3u32.to_le_bytes());
-    b.extend((tensors.len() as u64).to_le_bytes());
-    b.extend((kvs.len() as u64).to_le_bytes());
-    for (k, v) in kvs {
-        put_str(&mut b, k);
-        b.extend(v.type_id().to_le_bytes());
-        put_value(&mut b, v);
-    }
-    let mut offset = 0u64;
-    let mut offsets = Vec::new();
-    for t in tensors {
-        put_str(&mut b, &t.name);
-        b.extend((t.dims.len() as u32).to_le_bytes());
-        for d in &t.dims {
-            b.extend(d.to_le_bytes());
-        }
-        b.extend(t.ty.to_le_bytes());
-        b.extend(offset.to_le_bytes());
-        offsets.push(offset);
-        offset = (offset + t.data.len() as u64).div_ceil(32) * 32;
-    }
-    while !b.len().is_multiple_of(32) {
-        b.push(0);
-    }
-    let start = b.len();
-    for (t, off) in tensors.iter().zip(offsets) {
-        b.resize(start + off as usize, 0);
-        b.extend(&t.data);
-    }
-    b
+    builder::file(kvs, tensors)
 }
 
 /// Boundaries and fields of GGUF bytes (long arrays: their first and last 40 elements).
@@ -353,21 +273,21 @@ fn model_gguf(q8: bool) -> Vec<u8> {
         Tensor {
             name: "token_embd.weight".into(),
             dims: vec![64, 512],
-            ty: 8,
+            ggml_type: 8,
             data: out,
         }
     } else {
         Tensor {
             name: "token_embd.weight".into(),
             dims: vec![64, 512],
-            ty: 0,
+            ggml_type: 0,
             data: emb.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     };
     let output = Tensor {
         name: "output.weight".into(),
         dims: vec![64, 512],
-        ty: 1,
+        ggml_type: 1,
         data: f16,
     };
     let kvs = shrunk_metadata("llama-spm", 512);
@@ -579,7 +499,7 @@ fn apply_tensor(tensors: &[Tensor], e: &TensorEdit) -> Vec<Tensor> {
     let n = t.len();
     match e {
         TensorEdit::Dims(i, k) => t[i % n].dims = DIMS[k % DIMS.len()].to_vec(),
-        TensorEdit::Type(i, k) => t[i % n].ty = TYPES[k % TYPES.len()],
+        TensorEdit::Type(i, k) => t[i % n].ggml_type = TYPES[k % TYPES.len()],
         TensorEdit::Data(i, m) => {
             let d = &mut t[i % n].data;
             d.truncate(*m as usize % (d.len() + 1));
@@ -602,7 +522,7 @@ fn model_parts() -> (Vec<(String, GgufValue)>, Vec<Tensor>) {
         .map(|t| Tensor {
             name: t.name.clone(),
             dims: t.dims.clone(),
-            ty: t.ggml_type,
+            ggml_type: t.ggml_type,
             data: g.tensor_bytes(t).unwrap().to_vec(),
         })
         .collect();
@@ -869,7 +789,7 @@ fn tiny_tensor(name: &str, dims: &[u64], ty: u32, bytes: usize) -> Tensor {
     Tensor {
         name: name.into(),
         dims: dims.to_vec(),
-        ty,
+        ggml_type: ty,
         data: (0..bytes).map(|i| (i % 7) as u8).collect(),
     }
 }
@@ -891,17 +811,12 @@ fn gguf_catalogue() {
     // Offsets in `good`: magic 0, version 4, tensor count 8, kv count 16, first key's
     // length 24, its bytes 32.., type, value: a string (length, bytes).
     let first_value_len = 24 + 8 + "tokenizer.ggml.model".len() + 4;
-    let mut nested = b"GGUF".to_vec();
-    nested.extend(3u32.to_le_bytes());
-    nested.extend(0u64.to_le_bytes());
-    nested.extend(1u64.to_le_bytes());
-    nested.extend(4u64.to_le_bytes());
-    nested.extend(b"deep");
-    nested.extend(9u32.to_le_bytes());
+    let mut nested = Builder::header(3, 0, 1);
+    nested.str("deep").u32(9);
     for _ in 0..20 {
-        nested.extend(9u32.to_le_bytes());
-        nested.extend(1u64.to_le_bytes());
+        nested.u32(9).u64(1);
     }
+    let nested = nested.0;
     let mut bad_type = good.clone();
     bad_type[first_value_len - 4..first_value_len].copy_from_slice(&13u32.to_le_bytes());
     let mut bad_utf8 = good.clone();
@@ -929,15 +844,9 @@ fn gguf_catalogue() {
             set_u64(good.clone(), first_value_len, len as u64)
         }), "truncated: metadata value of key 'tokenizer.ggml.model'"),
         row("an array count 2^60", f({
-            let mut b = b"GGUF\x03\0\0\0".to_vec();
-            b.extend(0u64.to_le_bytes());
-            b.extend(1u64.to_le_bytes());
-            b.extend(1u64.to_le_bytes());
-            b.push(b'k');
-            b.extend(9u32.to_le_bytes());
-            b.extend(8u32.to_le_bytes());
-            b.extend((1u64 << 60).to_le_bytes());
-            b
+            let mut b = Builder::header(3, 0, 1);
+            b.str("k").u32(9).u32(8).u64(1 << 60);
+            b.0
         }), "truncated: metadata value of key 'k' needs 9223372036854775808 bytes"),
         row("unknown value type 13", f(bad_type), "unknown value type 13"),
         row("arrays nested 20 deep", f(nested), "nested deeper than 8 levels"),
