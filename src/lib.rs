@@ -13,6 +13,7 @@ pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod gguf;
+pub mod hf;
 pub mod indicators;
 pub mod model;
 pub mod openai;
