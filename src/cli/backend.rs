@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
+use tokenaudit::model::Backend;
 use tokenaudit::openai::Endpoint;
-use tokenaudit::verify::Backend;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendKind {

@@ -9,10 +9,11 @@ use clap::Args;
 use super::verify::ModelArgs;
 use tokenaudit::eval::{self, data::Task, EvalSettings};
 use tokenaudit::generate::{self, GenOptions};
+use tokenaudit::model::LoadedModel;
 use tokenaudit::output;
 use tokenaudit::pause::{self, PauseSettings};
 use tokenaudit::sampler::{self, Sampler, SamplerConfig, SamplerKind};
-use tokenaudit::verify::{IdSource, LoadedModel, VerifySettings};
+use tokenaudit::verify::{IdSource, VerifySettings};
 
 /// Sampler flags, named like llama.cpp's.
 #[derive(Debug, Args)]

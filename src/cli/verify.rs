@@ -183,7 +183,8 @@ pub fn run_glitch(a: GlitchArgs) -> Result<()> {
         .settings(a.model.clone(), IdSource::Ids(scan.candidates.clone()))?;
     let partial = partial_path(&a.csv);
     s.csv = Some(partial.clone());
-    let verifier = verify::LoadedModel::with_tokenizer(&s, scan.vocab.clone(), scan.audit.clone())?;
+    let verifier =
+        tokenaudit::model::LoadedModel::with_tokenizer(&s, scan.vocab.clone(), scan.audit.clone())?;
     super::warn(&verifier.warnings);
     let report = verify::run_with(&verifier, &s, &scan.candidates)?;
     output::verify::write_glitch_csv(&scan, &report, &a.csv)?;

@@ -1,4 +1,4 @@
-//! `verify`: confirm candidate under-trained tokens with real forward passes (BRIEF §5).
+//! `verify`: confirm candidate under-trained tokens with real forward passes (docs/usage.md, `tokenaudit verify`).
 //! Indicators only suggest; the probability a model gives a token it is asked to repeat
 //! proves whether it learned it.
 
@@ -10,16 +10,13 @@ pub mod remote;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
-use crate::audit::{self, AuditReport};
-use crate::model::{self, Lm, ModelInfo};
+use crate::model::{Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
 use crate::openai::bound::Bound;
-use crate::openai::vocab_check::{self, VocabCheck};
-use crate::openai::{Client, Endpoint};
 use crate::util::progress;
-use crate::vocab::{self, LoadOptions, Vocab};
+use crate::vocab::LoadOptions;
 use local::{ScoreOptions, Scorer};
 use prompts::{BuiltPrompt, Template};
 
@@ -115,22 +112,6 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
-/// Where the forward passes run.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// candle, in this process.
-    InProcess,
-    /// A serving engine's OpenAI-compatible completions API.
-    OpenAi(Endpoint),
-}
-
-/// The loaded backend. (One exists per run, so the size difference costs nothing.)
-#[allow(clippy::large_enum_variant)]
-pub enum Runtime {
-    Local(Lm),
-    Remote(Client),
-}
-
 /// Which ids to verify.
 #[derive(Debug, Clone)]
 pub enum IdSource {
@@ -200,130 +181,33 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
 }
 
-/// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
-pub struct LoadedModel {
-    pub runtime: Runtime,
-    pub info: ModelInfo,
-    pub vocab: Vocab,
-    pub audit: AuditReport,
-    pub bos: Option<u32>,
-    /// What the check of a served model's vocabulary compared.
-    pub vocab_check: Option<VocabCheck>,
-    /// Things a person should know about the load (shown by the caller, one line each).
-    pub warnings: Vec<String>,
-}
-
-impl LoadedModel {
-    pub fn load(s: &VerifySettings) -> Result<LoadedModel> {
-        let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
-        let vocab = vocab::load(&tok_path, &s.load)?;
-        let audit = audit::audit(&vocab);
-        LoadedModel::with_tokenizer(s, vocab, audit)
-    }
-
-    /// Load the model for a tokenizer already loaded and audited (`glitch` has both from
-    /// its scan).
-    pub fn with_tokenizer(
-        s: &VerifySettings,
-        vocab: Vocab,
-        audit: AuditReport,
-    ) -> Result<LoadedModel> {
-        if let Backend::OpenAi(ep) = &s.backend {
-            let mut info = model::served_info(&s.model, &vocab, ep)?;
-            let bos = wants_bos(&s.model, &vocab);
-            let mut client = Client::new(ep.clone())?;
-            let check =
-                vocab_check::check(&mut client, &vocab, &audit, bos, Some(info.vocab_size))?;
-            // Prompts must fit the context the engine serves, which may be shorter than
-            // the model's (a server started with a small context, or no config.json here).
-            if let Some(n) = check.engine_context {
-                info.max_positions = info.max_positions.min(n);
-            }
-            let mut warnings = check.notes.clone();
-            if check.compared == 0 {
-                warnings.push(format!(
-                    "{} named no token by both id and text, so its vocabulary could not be \
-                     compared with the tokenizer",
-                    ep.url
-                ));
-            }
-            return Ok(LoadedModel {
-                runtime: Runtime::Remote(client),
-                info,
-                vocab,
-                audit,
-                bos,
-                vocab_check: Some(check),
-                warnings,
-            });
+impl<'a> From<&'a VerifySettings> for LoadSpec<'a> {
+    fn from(s: &'a VerifySettings) -> LoadSpec<'a> {
+        LoadSpec {
+            model: &s.model,
+            tokenizer: s.tokenizer.as_deref(),
+            load: &s.load,
+            device: &s.device,
+            dtype: s.dtype,
+            backend: &s.backend,
         }
-        let (lm, info) = model::load(&s.model, &s.device, s.dtype)?;
-        if vocab.len() > info.vocab_size {
-            bail!(
-                "{}: the tokenizer has {} ids but the model's vocab_size is {}: the tokenizer \
-                 does not match the model",
-                vocab.source.display(),
-                vocab.len(),
-                info.vocab_size
-            );
-        }
-        let bos = wants_bos(&s.model, &vocab);
-        Ok(LoadedModel {
-            runtime: Runtime::Local(lm),
-            info,
-            vocab,
-            audit,
-            bos,
-            vocab_check: None,
-            warnings: Vec::new(),
-        })
-    }
-
-    /// The in-process model, for the commands that need full logits.
-    pub fn local(&self, what: &str) -> Result<&Lm> {
-        match &self.runtime {
-            Runtime::Local(lm) => Ok(lm),
-            Runtime::Remote(_) => bail!("{what} needs the in-process backend (full logits)"),
-        }
-    }
-
-    pub fn resolve_ids(&self, src: &IdSource) -> Result<Vec<u32>> {
-        let ids = match src {
-            IdSource::Ids(v) => v.clone(),
-            IdSource::All => self.audit.tokens.iter().map(|t| t.id).collect(),
-            IdSource::CandidatesCsv(p) => csv::read_candidates(p)?,
-        };
-        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
-            bail!(
-                "token id {bad} is outside the model's {} ids",
-                self.info.vocab_size
-            );
-        }
-        let mut seen = std::collections::HashSet::new();
-        Ok(ids.into_iter().filter(|i| seen.insert(*i)).collect())
     }
 }
 
-/// Whether prompts start with BOS: the tokenizer's post-processor adds it, or
-/// tokenizer_config.json says `add_bos_token: true` (as Llama tokenizers do).
-fn wants_bos(model_dir: &std::path::Path, vocab: &Vocab) -> Option<u32> {
-    let bos = vocab.bos_id.or_else(|| {
-        let cfg = std::fs::read(model_dir.join("config.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
-        v.get("bos_token_id")?.as_u64().map(|b| b as u32)
-    })?;
-    let with = vocab.tokenizer.encode_fast("a", true).ok()?;
-    if with.get_ids().first() == Some(&bos) {
-        return Some(bos);
-    }
-    let cfg = std::fs::read(model_dir.join("tokenizer_config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
-    v.get("add_bos_token")?.as_bool()?.then_some(bos)
+/// The ids `src` names, checked against the model's vocabulary, repeats dropped.
+pub fn resolve_ids(v: &LoadedModel, src: &IdSource) -> Result<Vec<u32>> {
+    let ids = match src {
+        IdSource::Ids(v) => v.clone(),
+        IdSource::All => v.audit.tokens.iter().map(|t| t.id).collect(),
+        IdSource::CandidatesCsv(p) => csv::read_candidates(p)?,
+    };
+    v.check_ids(ids)
 }
 
+/// Load the model named by `s`, then verify the ids it asks for.
 pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
     let v = LoadedModel::load(s)?;
-    let ids = v.resolve_ids(&s.ids)?;
+    let ids = resolve_ids(&v, &s.ids)?;
     run_with(&v, s, &ids)
 }
 
