@@ -23,14 +23,21 @@ pub enum HfError {
     /// The file could not be stat'ed or read.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// The file is there but is not what it should be (not a regular file, too large,
     /// not JSON, missing a required part).
     #[error("{path}: {msg}")]
-    Invalid { path: PathBuf, msg: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        msg: String,
+    },
 }
 
 impl HfError {

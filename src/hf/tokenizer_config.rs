@@ -25,11 +25,17 @@ pub struct TokenizerConfig {
 /// Special-token names from `tokenizer_config.json`; all empty when there is none.
 #[derive(Debug, Default, Clone)]
 pub struct SpecialNames {
+    /// `bos_token`.
     pub bos: Option<String>,
+    /// `eos_token`.
     pub eos: Option<String>,
+    /// `unk_token`.
     pub unk: Option<String>,
+    /// `pad_token`.
     pub pad: Option<String>,
+    /// `sep_token` (BERT-style tokenizers).
     pub sep: Option<String>,
+    /// `mask_token` (BERT-style tokenizers).
     pub mask: Option<String>,
     /// `additional_special_tokens`, in the file's order.
     pub additional: Vec<String>,

@@ -25,7 +25,9 @@ pub enum Backend {
 /// The loaded backend. (One exists per run, so the size difference costs nothing.)
 #[allow(clippy::large_enum_variant)]
 pub enum Runtime {
+    /// The model in this process: full logits.
     Local(Lm),
+    /// A serving engine: top log-probabilities only.
     Remote(Client),
 }
 
@@ -38,18 +40,25 @@ pub struct LoadSpec<'a> {
     pub model: &'a Path,
     /// The tokenizer, when it is not the one in the model directory.
     pub tokenizer: Option<&'a Path>,
+    /// How the tokenizer is loaded.
     pub load: &'a LoadOptions,
+    /// Where an in-process model runs.
     pub device: &'a Device,
     /// `None`: f32 on CPU, the checkpoint's dtype on CUDA.
     pub dtype: Option<DType>,
+    /// In process, or through an engine.
     pub backend: &'a Backend,
 }
 
 /// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
 pub struct LoadedModel {
+    /// Where the forward passes run.
     pub runtime: Runtime,
+    /// Facts about the model (sizes, context, device).
     pub info: ModelInfo,
+    /// The tokenizer prompts are built with.
     pub vocab: Vocab,
+    /// Its audit: decoded text and categories of every id.
     pub audit: AuditReport,
     /// The BOS id prompts start with, when the tokenizer wants one ([`wants_bos`]).
     pub bos: Option<u32>,

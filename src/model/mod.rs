@@ -31,14 +31,18 @@ pub use served::served_info;
 /// Which family we drive; [`ModelInfo::arch`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
+    /// Llama and Mistral ([`llama`]).
     Llama,
+    /// Qwen2 ([`qwen2`]).
     Qwen2,
+    /// Phi-3 ([`phi3`]).
     Phi3,
 }
 
 /// What dispatch needs of an architecture file: the names that select it and its loader.
 /// Each file exports one as `SPEC`; [`ARCHS`] lists them in detection order.
 pub struct Spec {
+    /// The variant [`ModelInfo::arch`] reports.
     pub arch: Arch,
     /// The name reports show.
     pub name: &'static str,
@@ -68,11 +72,15 @@ impl Arch {
 
 /// What an architecture's loader gets besides the weights.
 pub struct LoadContext<'a> {
+    /// The model directory.
     pub dir: &'a Path,
+    /// Its config.json, already read and checked for the common fields.
     pub config: &'a Config,
     /// The safetensors files the weights are mapped from.
     pub files: &'a [PathBuf],
+    /// The dtype the weights are loaded in (the KV cache uses it too).
     pub dtype: DType,
+    /// Where the model runs.
     pub device: &'a Device,
 }
 
@@ -92,16 +100,23 @@ pub trait Causal: Send + Sync {
 /// What the rest of the tool needs to know about a model.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
+    /// The model directory.
     pub dir: PathBuf,
     /// `None` for a served model: the engine knows its architecture, we need not.
     pub arch: Option<Arch>,
     /// The engine a served model runs on (`--backend openai`): URL and model name.
     pub served: Option<String>,
+    /// Rows of the (un)embedding: the ids the model can score, at least the tokenizer's.
     pub vocab_size: usize,
+    /// The longest prompt the model (or the engine serving it) accepts.
     pub max_positions: usize,
+    /// Width of the hidden state (0 when a served model's config is unknown).
     pub hidden_size: usize,
+    /// Transformer blocks (0 when a served model's config is unknown).
     pub layers: usize,
+    /// The dtype forward passes run in.
     pub dtype: DType,
+    /// Where forward passes run (CPU for a served model: not here).
     pub device: Device,
 }
 

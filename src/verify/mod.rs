@@ -23,8 +23,11 @@ use prompts::{BuiltPrompt, Template};
 /// Score thresholds of the verdicts (published defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
+    /// Below this score: strongly under-trained.
     pub strong: f32,
+    /// Below this score: under-trained.
     pub under: f32,
+    /// Above this score: trained (and, with early stopping, no more prompts are tried).
     pub trained: f32,
 }
 
@@ -38,18 +41,24 @@ impl Default for Thresholds {
     }
 }
 
+/// What a token's best score says about it, by the [`Thresholds`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Score below [`Thresholds::strong`].
     StronglyUnderTrained,
+    /// Score below [`Thresholds::under`].
     UnderTrained,
+    /// Between `under` and `trained`.
     Unclear,
+    /// Score above [`Thresholds::trained`].
     Trained,
     /// A served model's top log-probabilities bound the score but do not decide it.
     Inconclusive,
 }
 
 impl Verdict {
+    /// The verdict of an exact score.
     pub fn of(score: f32, t: &Thresholds) -> Verdict {
         if score < t.strong {
             Verdict::StronglyUnderTrained
@@ -74,6 +83,7 @@ impl Verdict {
             Verdict::Inconclusive
         }
     }
+    /// Every verdict, in report order.
     pub const ALL: [Verdict; 5] = [
         Verdict::StronglyUnderTrained,
         Verdict::UnderTrained,
@@ -81,6 +91,7 @@ impl Verdict {
         Verdict::Trained,
         Verdict::Inconclusive,
     ];
+    /// The name CSV and JSON outputs use.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::StronglyUnderTrained => "strongly_under_trained",
@@ -90,6 +101,7 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
         }
     }
+    /// The verdict of a [`Verdict::name`] (reading a resumed log).
     pub fn parse(s: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.name() == s)
     }
@@ -102,19 +114,25 @@ impl Verdict {
 /// One verified token: the score of each prompt (None when early stopping skipped it).
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// The token id.
     pub id: u32,
+    /// Its decoded text.
     pub decoded: String,
+    /// One score per prompt template, in template order.
     pub prompt_scores: Vec<Option<f32>>,
+    /// The best of the prompt scores.
     pub score: f32,
     /// `score` is an upper bound, not the probability itself (a served model's candidate
     /// was not among the returned top log-probabilities).
     pub bound: bool,
+    /// What the score says.
     pub verdict: Verdict,
 }
 
 /// Which ids to verify.
 #[derive(Debug, Clone)]
 pub enum IdSource {
+    /// These ids (`--ids`).
     Ids(Vec<u32>),
     /// The `candidate == true` rows of a scan CSV.
     CandidatesCsv(PathBuf),
@@ -122,25 +140,37 @@ pub enum IdSource {
     All,
 }
 
+/// What to verify and how; also what [`LoadedModel::load`] loads (via [`LoadSpec`]).
 #[derive(Debug, Clone)]
 pub struct VerifySettings {
+    /// The model directory.
     pub model: PathBuf,
+    /// The tokenizer, when it is not the model directory's.
     pub tokenizer: Option<PathBuf>,
+    /// How the tokenizer is loaded.
     pub load: LoadOptions,
+    /// Where an in-process model runs.
     pub device: Device,
+    /// `None`: f32 on CPU, the checkpoint's dtype on CUDA.
     pub dtype: Option<DType>,
+    /// Which ids to verify.
     pub ids: IdSource,
+    /// Batch size, caches and greedy steps.
     pub scoring: ScoreOptions,
     /// Stop a token's remaining prompts and steps once its verdict is `trained`.
     pub early_stop: bool,
+    /// Score thresholds of the verdicts.
     pub thresholds: Thresholds,
+    /// The prompt templates each token is tried in.
     pub templates: Vec<Template>,
     /// Append rows here as they are done; resume from it when it exists.
     pub csv: Option<PathBuf>,
+    /// In process, or through a serving engine.
     pub backend: Backend,
 }
 
 impl VerifySettings {
+    /// The published defaults for `model` and `ids`, in process on the CPU.
     pub fn new(model: PathBuf, ids: IdSource) -> Self {
         VerifySettings {
             model,
@@ -164,13 +194,19 @@ impl VerifySettings {
     }
 }
 
+/// What a verification run found.
 pub struct VerifyReport {
+    /// The model verified.
     pub info: ModelInfo,
+    /// The token (id, text) that stands in for the candidate while the prompts are built.
     pub placeholder: (u32, String),
+    /// The prompts as built for this tokenizer.
     pub prompts: Vec<BuiltPrompt>,
     /// All rows, resumed and new, in the order of the requested ids.
     pub rows: Vec<Row>,
+    /// Rows taken from the resumed log rather than computed.
     pub resumed: usize,
+    /// Wall time of the run.
     pub seconds: f64,
     /// Newly verified tokens per second.
     pub tokens_per_s: f64,

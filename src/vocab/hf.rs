@@ -119,6 +119,8 @@ fn check_bpe_merges(path: &Path, model: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A `tokenizer.json` file, with the special-token names of the tokenizer_config.json
+/// beside it when there is a readable one.
 pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
     let bytes = read_file(path)?;
     from_json_bytes(path, &bytes, special_names_beside(path))

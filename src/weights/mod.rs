@@ -38,8 +38,11 @@ pub use sharded::Sharded;
 /// Where the tensors live.
 #[derive(Debug)]
 pub enum Source {
+    /// One `.safetensors` file.
     Safetensors(SafetensorsFile),
+    /// Shards behind a `model.safetensors.index.json`.
     Sharded(Sharded),
+    /// A `.gguf` file.
     Gguf(GgufFile),
 }
 
@@ -48,6 +51,7 @@ pub enum Source {
 pub struct Checkpoint {
     /// The file the tensors were found through (the safetensors file, index or GGUF).
     pub path: PathBuf,
+    /// The parsed headers of the file(s) holding the tensors.
     pub source: Source,
     config: Option<Config>,
     tied: bool,
@@ -69,6 +73,7 @@ impl<'a> Embeddings<'a> {
         self.output.as_ref().unwrap_or(&self.input)
     }
 
+    /// Whether the unembedding is the input embedding itself.
     pub fn is_tied(&self) -> bool {
         self.output.is_none()
     }
