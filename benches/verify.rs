@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tokenaudit::model::LoadedModel;
 use tokenaudit::verify::local::ScoreOptions;
-use tokenaudit::verify::{self, IdSource, LoadedModel, VerifySettings};
+use tokenaudit::verify::{self, IdSource, VerifySettings};
 
 fn model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/tiny-llama2tok")

@@ -6,10 +6,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use candle_core::{Device, Tensor};
 
-use crate::model::Lm;
+use crate::model::{Lm, LoadedModel, Runtime};
 use crate::openai::Client;
 use crate::sampler::{Choice, Sampler};
-use crate::verify::{LoadedModel, Runtime};
 
 /// Where the next-token logits come from. (One per generation; a Box would buy nothing.)
 #[allow(clippy::large_enum_variant)]

@@ -13,7 +13,8 @@ use anyhow::Result;
 
 use crate::output;
 use crate::scan::{self, ScanReport, ScanSettings};
-use crate::verify::{self, IdSource, LoadedModel, VerifyReport, VerifySettings};
+use crate::model::LoadedModel;
+use crate::verify::{self, IdSource, VerifyReport, VerifySettings};
 
 /// What to scan, how to verify, and where the final CSV goes.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ pub mod export;
 pub mod generate;
 pub mod gguf;
 pub mod glitch;
+pub mod hf;
 pub mod indicators;
 pub mod model;
 pub mod openai;

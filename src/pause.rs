@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 
 use crate::audit::Category;
-use crate::model::Lm;
+use crate::model::{Lm, LoadedModel, Runtime};
 use crate::openai::Client;
-use crate::verify::{self, LoadedModel, Runtime, VerifySettings};
+use crate::verify::{self, VerifySettings};
 
 /// Where a candidate came from.
 /// Where a candidate came from: the report groups and caps candidates per source.

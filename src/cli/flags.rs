@@ -15,7 +15,8 @@ use tokenaudit::openai::client::{
 };
 use tokenaudit::openai::Endpoint;
 use tokenaudit::verify::local::ScoreOptions;
-use tokenaudit::verify::{prompts, Backend, IdSource, Thresholds, VerifySettings};
+use tokenaudit::model::Backend;
+use tokenaudit::verify::{prompts, IdSource, Thresholds, VerifySettings};
 use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
 
 /// How to read a tokenizer file: shared by both `--tokenizer` groups below, whose only

@@ -12,7 +12,8 @@ use tokenaudit::generate::{self, GenOptions, DEFAULT_MAX_TOKENS};
 use tokenaudit::output;
 use tokenaudit::pause::{self, PauseSettings};
 use tokenaudit::sampler::{self, Sampler, SamplerConfig, SamplerKind};
-use tokenaudit::verify::{IdSource, LoadedModel, VerifySettings};
+use tokenaudit::model::LoadedModel;
+use tokenaudit::verify::{IdSource, VerifySettings};
 
 /// Sampler flags, named like llama.cpp's.
 #[derive(Debug, Args)]

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::generate::{self, GenOptions};
+use crate::model::LoadedModel;
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::verify::LoadedModel;
 use data::{Problem, Task};
 
 /// Problems taken from the start of the data file unless told otherwise: enough to tell

@@ -6,9 +6,10 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::model::Backend;
 use crate::util::escape::quoted;
 use crate::util::escape::visible;
-use crate::verify::{Backend, Verdict, VerifyReport, VerifySettings};
+use crate::verify::{Verdict, VerifyReport, VerifySettings};
 
 fn verdict_counts(r: &VerifyReport) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();

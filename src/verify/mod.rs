@@ -1,4 +1,4 @@
-//! `verify`: confirm candidate under-trained tokens with real forward passes (BRIEF §5).
+//! `verify`: confirm candidate under-trained tokens with real forward passes (docs/usage.md, `tokenaudit verify`).
 //! Indicators only suggest; the probability a model gives a token it is asked to repeat
 //! proves whether it learned it.
 
@@ -10,24 +10,24 @@ pub mod remote;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
-use crate::audit::{self, AuditReport};
-use crate::model::{self, Lm, ModelInfo};
+use crate::model::{Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
 use crate::openai::bound::Bound;
-use crate::openai::vocab_check::{self, VocabCheck};
-use crate::openai::{Client, Endpoint};
 use crate::util::progress;
-use crate::vocab::{self, LoadOptions, Vocab};
+use crate::vocab::LoadOptions;
 use local::{ScoreOptions, Scorer};
 use prompts::{BuiltPrompt, Template};
 
 /// Score thresholds of the verdicts (published defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
+    /// Below this score: strongly under-trained.
     pub strong: f32,
+    /// Below this score: under-trained.
     pub under: f32,
+    /// Above this score: trained (and, with early stopping, no more prompts are tried).
     pub trained: f32,
 }
 
@@ -41,18 +41,24 @@ impl Default for Thresholds {
     }
 }
 
+/// What a token's best score says about it, by the [`Thresholds`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Score below [`Thresholds::strong`].
     StronglyUnderTrained,
+    /// Score below [`Thresholds::under`].
     UnderTrained,
+    /// Between `under` and `trained`.
     Unclear,
+    /// Score above [`Thresholds::trained`].
     Trained,
     /// A served model's top log-probabilities bound the score but do not decide it.
     Inconclusive,
 }
 
 impl Verdict {
+    /// The verdict of an exact score.
     pub fn of(score: f32, t: &Thresholds) -> Verdict {
         if score < t.strong {
             Verdict::StronglyUnderTrained
@@ -77,6 +83,7 @@ impl Verdict {
             Verdict::Inconclusive
         }
     }
+    /// Every verdict, in report order.
     pub const ALL: [Verdict; 5] = [
         Verdict::StronglyUnderTrained,
         Verdict::UnderTrained,
@@ -84,6 +91,7 @@ impl Verdict {
         Verdict::Trained,
         Verdict::Inconclusive,
     ];
+    /// The name CSV and JSON outputs use.
     pub fn name(self) -> &'static str {
         match self {
             Verdict::StronglyUnderTrained => "strongly_under_trained",
@@ -93,6 +101,7 @@ impl Verdict {
             Verdict::Inconclusive => "inconclusive",
         }
     }
+    /// The verdict of a [`Verdict::name`] (reading a resumed log).
     pub fn parse(s: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.name() == s)
     }
@@ -105,35 +114,25 @@ impl Verdict {
 /// One verified token: the score of each prompt (None when early stopping skipped it).
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// The token id.
     pub id: u32,
+    /// Its decoded text.
     pub decoded: String,
+    /// One score per prompt template, in template order.
     pub prompt_scores: Vec<Option<f32>>,
+    /// The best of the prompt scores.
     pub score: f32,
     /// `score` is an upper bound, not the probability itself (a served model's candidate
     /// was not among the returned top log-probabilities).
     pub bound: bool,
+    /// What the score says.
     pub verdict: Verdict,
-}
-
-/// Where the forward passes run.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// candle, in this process.
-    InProcess,
-    /// A serving engine's OpenAI-compatible completions API.
-    OpenAi(Endpoint),
-}
-
-/// The loaded backend. (One exists per run, so the size difference costs nothing.)
-#[allow(clippy::large_enum_variant)]
-pub enum Runtime {
-    Local(Lm),
-    Remote(Client),
 }
 
 /// Which ids to verify.
 #[derive(Debug, Clone)]
 pub enum IdSource {
+    /// These ids (`--ids`).
     Ids(Vec<u32>),
     /// The `candidate == true` rows of a scan CSV.
     CandidatesCsv(PathBuf),
@@ -141,25 +140,37 @@ pub enum IdSource {
     All,
 }
 
+/// What to verify and how; also what [`LoadedModel::load`] loads (via [`LoadSpec`]).
 #[derive(Debug, Clone)]
 pub struct VerifySettings {
+    /// The model directory.
     pub model: PathBuf,
+    /// The tokenizer, when it is not the model directory's.
     pub tokenizer: Option<PathBuf>,
+    /// How the tokenizer is loaded.
     pub load: LoadOptions,
+    /// Where an in-process model runs.
     pub device: Device,
+    /// `None`: f32 on CPU, the checkpoint's dtype on CUDA.
     pub dtype: Option<DType>,
+    /// Which ids to verify.
     pub ids: IdSource,
+    /// Batch size, caches and greedy steps.
     pub scoring: ScoreOptions,
     /// Stop a token's remaining prompts and steps once its verdict is `trained`.
     pub early_stop: bool,
+    /// Score thresholds of the verdicts.
     pub thresholds: Thresholds,
+    /// The prompt templates each token is tried in.
     pub templates: Vec<Template>,
     /// Append rows here as they are done; resume from it when it exists.
     pub csv: Option<PathBuf>,
+    /// In process, or through a serving engine.
     pub backend: Backend,
 }
 
 impl VerifySettings {
+    /// The published defaults for `model` and `ids`, in process on the CPU.
     pub fn new(model: PathBuf, ids: IdSource) -> Self {
         VerifySettings {
             model,
@@ -183,13 +194,19 @@ impl VerifySettings {
     }
 }
 
+/// What a verification run found.
 pub struct VerifyReport {
+    /// The model verified.
     pub info: ModelInfo,
+    /// The token (id, text) that stands in for the candidate while the prompts are built.
     pub placeholder: (u32, String),
+    /// The prompts as built for this tokenizer.
     pub prompts: Vec<BuiltPrompt>,
     /// All rows, resumed and new, in the order of the requested ids.
     pub rows: Vec<Row>,
+    /// Rows taken from the resumed log rather than computed.
     pub resumed: usize,
+    /// Wall time of the run.
     pub seconds: f64,
     /// Newly verified tokens per second.
     pub tokens_per_s: f64,
@@ -200,130 +217,33 @@ pub struct VerifyReport {
     pub warnings: Vec<String>,
 }
 
-/// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
-pub struct LoadedModel {
-    pub runtime: Runtime,
-    pub info: ModelInfo,
-    pub vocab: Vocab,
-    pub audit: AuditReport,
-    pub bos: Option<u32>,
-    /// What the check of a served model's vocabulary compared.
-    pub vocab_check: Option<VocabCheck>,
-    /// Things a person should know about the load (shown by the caller, one line each).
-    pub warnings: Vec<String>,
-}
-
-impl LoadedModel {
-    pub fn load(s: &VerifySettings) -> Result<LoadedModel> {
-        let tok_path = s.tokenizer.clone().unwrap_or_else(|| s.model.clone());
-        let vocab = vocab::load(&tok_path, &s.load)?;
-        let audit = audit::audit(&vocab);
-        LoadedModel::with_tokenizer(s, vocab, audit)
-    }
-
-    /// Load the model for a tokenizer already loaded and audited (`glitch` has both from
-    /// its scan).
-    pub fn with_tokenizer(
-        s: &VerifySettings,
-        vocab: Vocab,
-        audit: AuditReport,
-    ) -> Result<LoadedModel> {
-        if let Backend::OpenAi(ep) = &s.backend {
-            let mut info = model::served_info(&s.model, &vocab, ep)?;
-            let bos = wants_bos(&s.model, &vocab);
-            let mut client = Client::new(ep.clone())?;
-            let check =
-                vocab_check::check(&mut client, &vocab, &audit, bos, Some(info.vocab_size))?;
-            // Prompts must fit the context the engine serves, which may be shorter than
-            // the model's (a server started with a small context, or no config.json here).
-            if let Some(n) = check.engine_context {
-                info.max_positions = info.max_positions.min(n);
-            }
-            let mut warnings = check.notes.clone();
-            if check.compared == 0 {
-                warnings.push(format!(
-                    "{} named no token by both id and text, so its vocabulary could not be \
-                     compared with the tokenizer",
-                    ep.url
-                ));
-            }
-            return Ok(LoadedModel {
-                runtime: Runtime::Remote(client),
-                info,
-                vocab,
-                audit,
-                bos,
-                vocab_check: Some(check),
-                warnings,
-            });
+impl<'a> From<&'a VerifySettings> for LoadSpec<'a> {
+    fn from(s: &'a VerifySettings) -> LoadSpec<'a> {
+        LoadSpec {
+            model: &s.model,
+            tokenizer: s.tokenizer.as_deref(),
+            load: &s.load,
+            device: &s.device,
+            dtype: s.dtype,
+            backend: &s.backend,
         }
-        let (lm, info) = model::load(&s.model, &s.device, s.dtype)?;
-        if vocab.len() > info.vocab_size {
-            bail!(
-                "{}: the tokenizer has {} ids but the model's vocab_size is {}: the tokenizer \
-                 does not match the model",
-                vocab.source.display(),
-                vocab.len(),
-                info.vocab_size
-            );
-        }
-        let bos = wants_bos(&s.model, &vocab);
-        Ok(LoadedModel {
-            runtime: Runtime::Local(lm),
-            info,
-            vocab,
-            audit,
-            bos,
-            vocab_check: None,
-            warnings: Vec::new(),
-        })
-    }
-
-    /// The in-process model, for the commands that need full logits.
-    pub fn local(&self, what: &str) -> Result<&Lm> {
-        match &self.runtime {
-            Runtime::Local(lm) => Ok(lm),
-            Runtime::Remote(_) => bail!("{what} needs the in-process backend (full logits)"),
-        }
-    }
-
-    pub fn resolve_ids(&self, src: &IdSource) -> Result<Vec<u32>> {
-        let ids = match src {
-            IdSource::Ids(v) => v.clone(),
-            IdSource::All => self.audit.tokens.iter().map(|t| t.id).collect(),
-            IdSource::CandidatesCsv(p) => csv::read_candidates(p)?,
-        };
-        if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
-            bail!(
-                "token id {bad} is outside the model's {} ids",
-                self.info.vocab_size
-            );
-        }
-        let mut seen = std::collections::HashSet::new();
-        Ok(ids.into_iter().filter(|i| seen.insert(*i)).collect())
     }
 }
 
-/// Whether prompts start with BOS: the tokenizer's post-processor adds it, or
-/// tokenizer_config.json says `add_bos_token: true` (as Llama tokenizers do).
-fn wants_bos(model_dir: &std::path::Path, vocab: &Vocab) -> Option<u32> {
-    let bos = vocab.bos_id.or_else(|| {
-        let cfg = std::fs::read(model_dir.join("config.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
-        v.get("bos_token_id")?.as_u64().map(|b| b as u32)
-    })?;
-    let with = vocab.tokenizer.encode_fast("a", true).ok()?;
-    if with.get_ids().first() == Some(&bos) {
-        return Some(bos);
-    }
-    let cfg = std::fs::read(model_dir.join("tokenizer_config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&cfg).ok()?;
-    v.get("add_bos_token")?.as_bool()?.then_some(bos)
+/// The ids `src` names, checked against the model's vocabulary, repeats dropped.
+pub fn resolve_ids(v: &LoadedModel, src: &IdSource) -> Result<Vec<u32>> {
+    let ids = match src {
+        IdSource::Ids(v) => v.clone(),
+        IdSource::All => v.audit.tokens.iter().map(|t| t.id).collect(),
+        IdSource::CandidatesCsv(p) => csv::read_candidates(p)?,
+    };
+    v.check_ids(ids)
 }
 
+/// Load the model named by `s`, then verify the ids it asks for.
 pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
     let v = LoadedModel::load(s)?;
-    let ids = v.resolve_ids(&s.ids)?;
+    let ids = resolve_ids(&v, &s.ids)?;
     run_with(&v, s, &ids)
 }
 

@@ -10,6 +10,7 @@ use tokenizers::Tokenizer;
 
 use super::build::{self, Added, PreSplit};
 use super::{read_file, Format, PieceKind, Result, Vocab, VocabError};
+use crate::hf::tokenizer_config::{special_names_beside, SpecialNames};
 
 /// Older serializations omit `model.type`; infer it from the model's fields.
 fn infer_model_type(model: &mut Value) {
@@ -118,18 +119,20 @@ fn check_bpe_merges(path: &Path, model: &Value) -> Result<()> {
     Ok(())
 }
 
+/// A `tokenizer.json` file, with the special-token names of the tokenizer_config.json
+/// beside it when there is a readable one.
 pub fn load_tokenizer_json(path: &Path) -> Result<Vocab> {
     let bytes = read_file(path)?;
-    from_json_bytes(path, &bytes, read_config(path))
+    from_json_bytes(path, &bytes, special_names_beside(path))
 }
 
 /// A tokenizer.json already in memory (the demo tokenizer compiled into the binary);
 /// `path` only names it in messages and the report. No tokenizer_config.json is read.
 pub fn load_tokenizer_json_bytes(path: &Path, bytes: &[u8]) -> Result<Vocab> {
-    from_json_bytes(path, bytes, Config::default())
+    from_json_bytes(path, bytes, SpecialNames::default())
 }
 
-fn from_json_bytes(path: &Path, bytes: &[u8], config: Config) -> Result<Vocab> {
+fn from_json_bytes(path: &Path, bytes: &[u8], config: SpecialNames) -> Result<Vocab> {
     let mut value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(path, e))?;
     let Some(model) = value.get_mut("model") else {
         return Err(VocabError::invalid(
@@ -198,60 +201,6 @@ fn from_json_bytes(path: &Path, bytes: &[u8], config: Config) -> Result<Vocab> {
     let mut v = Vocab::from_tokenizer(Format::HfJson, path, detail, tk, Some(kinds), specials)?;
     v.set_named_specials(bos, eos, unk, pad);
     Ok(v)
-}
-
-/// Special-token names from `tokenizer_config.json` beside the tokenizer, when present.
-#[derive(Debug, Default)]
-struct Config {
-    bos: Option<String>,
-    eos: Option<String>,
-    unk: Option<String>,
-    pad: Option<String>,
-    sep: Option<String>,
-    mask: Option<String>,
-    additional: Vec<String>,
-}
-
-/// tokenizer_config.json files are at most a few hundred KB (long chat templates).
-const MAX_CONFIG_LEN: u64 = 10_000_000;
-
-fn read_config(tokenizer_path: &Path) -> Config {
-    let Some(dir) = tokenizer_path.parent() else {
-        return Config::default();
-    };
-    // Only a regular file of sane size: a link to /dev/zero or a named pipe in a
-    // downloaded model directory must not make us read (or wait) forever.
-    let path = dir.join("tokenizer_config.json");
-    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= MAX_CONFIG_LEN) {
-        return Config::default();
-    }
-    let Ok(bytes) = std::fs::read(&path) else {
-        return Config::default();
-    };
-    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
-        return Config::default();
-    };
-    // A token is either a plain string or an AddedToken object with "content".
-    let name = |x: Option<&Value>| -> Option<String> {
-        match x? {
-            Value::String(s) => Some(s.clone()),
-            Value::Object(o) => o.get("content")?.as_str().map(String::from),
-            _ => None,
-        }
-    };
-    Config {
-        bos: name(v.get("bos_token")),
-        eos: name(v.get("eos_token")),
-        unk: name(v.get("unk_token")),
-        pad: name(v.get("pad_token")),
-        sep: name(v.get("sep_token")),
-        mask: name(v.get("mask_token")),
-        additional: v
-            .get("additional_special_tokens")
-            .and_then(|a| a.as_array())
-            .map(|a| a.iter().filter_map(|t| name(Some(t))).collect())
-            .unwrap_or_default(),
-    }
 }
 
 /// `encoder.json` + `vocab.bpe` (OpenAI) or `vocab.json` + `merges.txt` (HF slow files).

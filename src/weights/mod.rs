@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use detect::Found;
 
 use crate::gguf::GgufFile;
+use crate::hf::{Config, HfError};
 
 pub use dtype::{bf16_bits_to_f32, DType, Q8_0_BLOCK, Q8_0_BLOCK_BYTES};
 pub use error::{Result, WeightsError};
@@ -34,16 +35,14 @@ pub use matrix::Matrix;
 pub use safetensors::SafetensorsFile;
 pub use sharded::Sharded;
 
-use error::io;
-
-/// config.json of real models is a few KB; this only bounds a hostile one.
-const MAX_CONFIG_LEN: u64 = 10_000_000;
-
 /// Where the tensors live.
 #[derive(Debug)]
 pub enum Source {
+    /// One `.safetensors` file.
     Safetensors(SafetensorsFile),
+    /// Shards behind a `model.safetensors.index.json`.
     Sharded(Sharded),
+    /// A `.gguf` file.
     Gguf(GgufFile),
 }
 
@@ -52,8 +51,9 @@ pub enum Source {
 pub struct Checkpoint {
     /// The file the tensors were found through (the safetensors file, index or GGUF).
     pub path: PathBuf,
+    /// The parsed headers of the file(s) holding the tensors.
     pub source: Source,
-    config: Option<serde_json::Value>,
+    config: Option<Config>,
     tied: bool,
     tie_reason: String,
 }
@@ -73,6 +73,7 @@ impl<'a> Embeddings<'a> {
         self.output.as_ref().unwrap_or(&self.input)
     }
 
+    /// Whether the unembedding is the input embedding itself.
     pub fn is_tied(&self) -> bool {
         self.output.is_none()
     }
@@ -124,7 +125,15 @@ impl Checkpoint {
         v
     }
 
+    /// The parsed `config.json` beside safetensors weights (never for GGUF, which
+    /// carries its own metadata).
     pub fn config(&self) -> Option<&serde_json::Value> {
+        self.config.as_ref().map(Config::value)
+    }
+
+    /// [`Checkpoint::config`] with its typed accessors and path, for callers that read
+    /// hyper-parameters from it (export).
+    pub fn hf_config(&self) -> Option<&Config> {
         self.config.as_ref()
     }
 
@@ -287,11 +296,7 @@ impl Checkpoint {
         if let Some(t) = self.config_tie() {
             return (t, format!("config.json tie_word_embeddings = {t}"));
         }
-        let model_type = self
-            .config
-            .as_ref()
-            .and_then(|c| c.get("model_type"))
-            .and_then(|v| v.as_str());
+        let model_type = self.config.as_ref().and_then(Config::model_type);
         if let Some(mt) = model_type {
             if names::default_tie(mt) == Some(true) {
                 return (
@@ -311,47 +316,25 @@ impl Checkpoint {
 
     /// `tie_word_embeddings` at the top level, or in `text_config` (multimodal configs).
     fn config_tie(&self) -> Option<bool> {
-        let c = self.config.as_ref()?;
-        c.get("tie_word_embeddings")
-            .or_else(|| c.get("text_config")?.get("tie_word_embeddings"))
-            .and_then(|v| v.as_bool())
+        self.config.as_ref()?.tie_word_embeddings()
     }
 }
 
-/// `config.json` beside the weights file, if there is one. A config that exists but
-/// cannot be read is an error: silently ignoring it could flip the tie decision.
-fn read_config(weights: &Path) -> Result<Option<serde_json::Value>> {
+/// `config.json` beside the weights file, if there is one (read by
+/// [`crate::hf::Config`], which bounds and checks it). A config that exists but cannot be
+/// read is an error: silently ignoring it could flip the tie decision.
+fn read_config(weights: &Path) -> Result<Option<Config>> {
     let dir = weights.parent().unwrap_or(Path::new("."));
-    let path = dir.join("config.json");
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    // A link to /dev/zero or a named pipe would be read (or waited on) forever.
-    if !meta.is_file() {
-        return Err(WeightsError::Config {
-            path,
-            msg: "not a regular file".into(),
-        });
+    Ok(Config::read_in(dir)?)
+}
+
+/// A sidecar file's error: unreadable is [`WeightsError::Io`], malformed is
+/// [`WeightsError::Config`]; the message is the same either way.
+impl From<HfError> for WeightsError {
+    fn from(e: HfError) -> WeightsError {
+        match e {
+            HfError::Io { path, source } => WeightsError::Io { path, source },
+            HfError::Invalid { path, msg } => WeightsError::Config { path, msg },
+        }
     }
-    if meta.len() > MAX_CONFIG_LEN {
-        return Err(WeightsError::Config {
-            path,
-            msg: format!("{} bytes is too large for a model config", meta.len()),
-        });
-    }
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| WeightsError::Config {
-            path: path.clone(),
-            msg: format!("not valid JSON: {e}"),
-        })?;
-    if !v.is_object() {
-        return Err(WeightsError::Config {
-            path,
-            msg: "not a JSON object".into(),
-        });
-    }
-    Ok(Some(v))
 }

@@ -5,17 +5,18 @@
 //! embeddings of a 30-shard checkpoint maps one or two files and parses only their headers.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::error::{io, Result, WeightsError};
+use super::error::{Result, WeightsError};
 use super::matrix::Matrix;
 use super::safetensors::SafetensorsFile;
+use crate::hf::ShardIndex;
 
-/// Index files are a few hundred KB even for the largest models.
-const MAX_INDEX_LEN: u64 = 100_000_000;
-
+/// A sharded checkpoint: its index, and each shard mapped the first time a tensor in it
+/// is asked for.
 pub struct Sharded {
+    /// The index file, for messages.
     pub index_path: PathBuf,
     dir: PathBuf,
     /// Tensor name → shard file name, as the index gives it.
@@ -35,47 +36,19 @@ impl std::fmt::Debug for Sharded {
 }
 
 impl Sharded {
-    /// Read and check the index. Opens no shard.
+    /// Read and check the index (through [`crate::hf::ShardIndex`], the one reader of
+    /// it). Opens no shard.
     pub fn open(index_path: &Path) -> Result<Sharded> {
-        let config_err = |msg: String| WeightsError::Config {
-            path: index_path.to_path_buf(),
-            msg,
-        };
-        let len = std::fs::metadata(index_path).map_err(io(index_path))?.len();
-        if len > MAX_INDEX_LEN {
-            return Err(config_err(format!(
-                "{len} bytes is too large for a shard index"
-            )));
-        }
-        let text = std::fs::read(index_path).map_err(io(index_path))?;
-        let json: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| config_err(format!("not valid JSON: {e}")))?;
-        let map = json
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| config_err("not a shard index (no \"weight_map\" object)".into()))?;
-        let mut weight_map = BTreeMap::new();
-        let mut shards = BTreeMap::new();
-        for (name, file) in map {
-            let file = file.as_str().ok_or_else(|| {
-                config_err(format!("weight_map entry '{name}' is not a file name"))
-            })?;
-            check_shard_name(file).map_err(|msg| {
-                config_err(format!("weight_map entry '{name}': shard '{file}' {msg}"))
-            })?;
-            weight_map.insert(name.clone(), file.to_string());
-            shards.entry(file.to_string()).or_insert_with(OnceLock::new);
-        }
-        if weight_map.is_empty() {
-            return Err(config_err("the weight_map is empty".into()));
-        }
-        let dir = index_path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let index = ShardIndex::read(index_path).map_err(WeightsError::from)?;
+        let shards = index
+            .shard_names()
+            .into_iter()
+            .map(|f| (f.to_string(), OnceLock::new()))
+            .collect();
         Ok(Sharded {
-            index_path: index_path.to_path_buf(),
-            dir,
-            weight_map,
+            index_path: index.path,
+            dir: index.dir,
+            weight_map: index.weight_map,
             shards,
         })
     }
@@ -131,17 +104,4 @@ impl Sharded {
         let _ = cell.set(file);
         Ok(cell.get().expect("set above"))
     }
-}
-
-/// A shard must be a file beside (or below) the index: a hostile index must not make us
-/// open `/etc/shadow` or `../../secret`.
-fn check_shard_name(file: &str) -> std::result::Result<(), &'static str> {
-    let p = Path::new(file);
-    if file.is_empty() {
-        return Err("is empty");
-    }
-    if p.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err("is not a relative path inside the checkpoint directory");
-    }
-    Ok(())
 }
