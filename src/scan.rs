@@ -42,6 +42,17 @@ impl ScanSettings {
             counts: None,
         }
     }
+
+    /// Refuse a percentile outside 0..=100 (the threshold would be meaningless).
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=100.0).contains(&self.percentile) {
+            anyhow::bail!(
+                "--percentile must be between 0 and 100, got {}",
+                self.percentile
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A matrix as found in the checkpoint, for the report.
