@@ -1,5 +1,5 @@
 //! `scan`: audit the tokenizer, compute every indicator from the memory-mapped embedding
-//! matrices, and pick the candidate under-trained tokens (BRIEF §4). With a file of
+//! matrices, and pick the candidate under-trained tokens (docs/usage.md). With a file of
 //! training-token counts it also scores how well each indicator finds never-seen tokens.
 
 use std::collections::BTreeSet;

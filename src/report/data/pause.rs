@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::short;
+use crate::output::pause::CHECKS;
 use crate::pause::PauseReport;
 
 /// One ranked pause-token candidate.
@@ -33,8 +34,6 @@ pub struct PauseData {
     pub rows: Vec<PauseRow>,
 }
 
-const PAUSE_CHECKS: [&str; 4] = ["printable", "unique", "reencodes", "not_in_template"];
-
 impl PauseData {
     pub fn from_report(r: &PauseReport, origin: String) -> PauseData {
         let best = r.recommended().map(|c| c.id);
@@ -49,7 +48,7 @@ impl PauseData {
                         id: c.id,
                         decoded: c.decoded.clone(),
                         source: c.source.name().to_string(),
-                        failed: PAUSE_CHECKS
+                        failed: CHECKS
                             .iter()
                             .zip(checks)
                             .filter(|(_, ok)| !ok)
@@ -79,7 +78,7 @@ impl PauseData {
             })
         };
         let (id, decoded, source) = (col("id")?, col("decoded")?, col("source")?);
-        let checks: Vec<usize> = PAUSE_CHECKS.iter().map(|c| col(c)).collect::<Result<_>>()?;
+        let checks: Vec<usize> = CHECKS.iter().map(|c| col(c)).collect::<Result<_>>()?;
         let (mean, max, dh) = (col("mean_kl")?, col("max_kl")?, col("entropy_delta_bits")?);
         let rec_col = h.iter().position(|c| c == "recommended");
         let mut rows = Vec::new();
@@ -102,7 +101,7 @@ impl PauseData {
                 })?,
                 decoded: f(decoded).to_string(),
                 source: f(source).to_string(),
-                failed: PAUSE_CHECKS
+                failed: CHECKS
                     .iter()
                     .zip(&checks)
                     .filter(|(_, &c)| f(c) != "true")

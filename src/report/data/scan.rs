@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use super::{short, VerifyData};
 use crate::audit::Category;
 use crate::indicators::Indicator;
+use crate::output::scan::col as scan_col;
+use crate::output::verify::glitch_col;
 use crate::scan::ScanReport;
 use crate::verify::{Row, Thresholds, Verdict};
 
@@ -111,12 +113,12 @@ impl ScanData {
             .with_context(|| format!("{}", path.display()))?
             .clone();
         let col = |name: &str| h.iter().position(|c| c == name);
-        let id_col = col("id")
+        let id_col = col(scan_col::ID)
             .ok_or_else(|| anyhow::anyhow!("{}: no 'id' column: not a scan CSV", path.display()))?;
-        let cand_col = col("candidate").ok_or_else(|| {
+        let cand_col = col(scan_col::CANDIDATE).ok_or_else(|| {
             anyhow::anyhow!("{}: no 'candidate' column: not a scan CSV", path.display())
         })?;
-        let cat_col = col("category");
+        let cat_col = col(scan_col::CATEGORY);
         let ind_cols: Vec<(Indicator, usize)> = Indicator::ALL
             .iter()
             .filter_map(|&k| col(k.name()).map(|c| (k, c)))
@@ -124,14 +126,17 @@ impl ScanData {
         if ind_cols.is_empty() {
             bail!("{}: no indicator columns: not a scan CSV", path.display());
         }
-        let count_col = col("count");
-        let verdict_col = col("verdict");
-        let score_col = col("score");
-        let bound_col = col("score_bound");
+        let count_col = col(scan_col::COUNT);
+        let verdict_col = col(glitch_col::VERDICT);
+        let score_col = col(glitch_col::SCORE);
+        let bound_col = col(glitch_col::SCORE_BOUND);
         let prompt_cols: Vec<(String, usize)> = h
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.strip_prefix("p_").map(|n| (n.to_string(), i)))
+            .filter_map(|(i, c)| {
+                c.strip_prefix(glitch_col::PROMPT_PREFIX)
+                    .map(|n| (n.to_string(), i))
+            })
             .collect();
 
         let mut ids: Vec<u32> = Vec::new();
@@ -185,7 +190,8 @@ impl ScanData {
                         score: f(sc).parse().with_context(|| {
                             format!("{}: row {line}: score is not a number", path.display())
                         })?,
-                        bound: bound_col.is_some_and(|c| f(c) == "upper"),
+                        bound: bound_col
+                            .is_some_and(|c| f(c) == crate::verify::csv::bound_name(true)),
                         verdict,
                     });
                 }
@@ -274,16 +280,8 @@ fn infer_main(
             );
         }
     }
-    // Published defaults first, so ties go to them.
-    let order = [
-        Indicator::InNorm,
-        Indicator::OutCosPc,
-        Indicator::OutCos,
-        Indicator::OutCosCentered,
-        Indicator::OutL2,
-    ];
     let mut best: Option<(usize, usize, f64)> = None;
-    for ind in order {
+    for ind in Indicator::PREFERENCE {
         let Some(k) = cols.iter().position(|(i, _)| *i == ind) else {
             continue;
         };
