@@ -11,30 +11,42 @@ use crate::pause::PauseReport;
 /// One ranked pause-token candidate.
 #[derive(Debug, Clone)]
 pub struct PauseRow {
+    /// Token id.
     pub id: u32,
+    /// Decoded text (escaped when read from a CSV).
     pub decoded: String,
+    /// Where the candidate came from (reserved special, unused, …).
     pub source: String,
     /// Names of the failed checks (printable, unique, reencodes, not_in_template).
     pub failed: Vec<&'static str>,
+    /// Mean KL divergence of the next-token distribution with the token inserted.
     pub mean_kl: f64,
+    /// Largest KL divergence over the contexts.
     pub max_kl: f64,
+    /// Change of the next-token entropy, in bits.
     pub entropy_delta: f64,
+    /// The ranking's recommendation.
     pub recommended: bool,
 }
 
 impl PauseRow {
+    /// Whether every check passed.
     pub fn passes(&self) -> bool {
         self.failed.is_empty()
     }
 }
 
+/// The pause-token ranking the report shows, and where it comes from.
 #[derive(Debug, Clone)]
 pub struct PauseData {
+    /// Where the ranking comes from, for the page.
     pub origin: String,
+    /// Candidates, best first.
     pub rows: Vec<PauseRow>,
 }
 
 impl PauseData {
+    /// The ranking of a pause run in this process.
     pub fn from_report(r: &PauseReport, origin: String) -> PauseData {
         let best = r.recommended().map(|c| c.id);
         PauseData {

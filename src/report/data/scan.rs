@@ -19,10 +19,13 @@ pub struct ScanData {
     pub origin: String,
     /// Facts about the model (embedding tensors, tying, reference rows), as label/value.
     pub facts: Vec<(String, String)>,
+    /// Embedding rows (ids 0..rows).
     pub rows: usize,
     /// Every indicator present, in [`Indicator::ALL`] order.
     pub indicators: Vec<(Indicator, Vec<f64>)>,
+    /// The indicator the candidates were picked by.
     pub main: Indicator,
+    /// Candidates are OK tokens at or below this value of `main`.
     pub threshold: f64,
     /// The percentile the threshold stands for, when known.
     pub percentile: Option<f64>,
@@ -30,28 +33,34 @@ pub struct ScanData {
     pub candidates: Vec<u32>,
     /// Training count per row, when counts were given.
     pub counts: Option<Vec<Option<u64>>>,
+    /// Where the counts come from, for the page.
     pub counts_origin: Option<String>,
 }
 
 impl ScanData {
+    /// One indicator's value per row, when the scan (or file) has it.
     pub fn values(&self, k: Indicator) -> Option<&[f64]> {
         self.indicators
             .iter()
             .find(|(i, _)| *i == k)
             .map(|(_, v)| v.as_slice())
     }
+    /// The main indicator's values (empty when absent).
     pub fn main_values(&self) -> &[f64] {
         self.values(self.main).unwrap_or(&[])
     }
+    /// Whether `id` is a candidate (candidates are kept sorted for this).
     pub fn is_candidate(&self, id: u32) -> bool {
         self.candidates.binary_search(&id).is_ok()
     }
+    /// The training count of `id`, when counts were given and cover it.
     pub fn count(&self, id: u32) -> Option<u64> {
         self.counts
             .as_ref()
             .and_then(|c| c.get(id as usize).copied().flatten())
     }
 
+    /// The data of a scan this run did.
     pub fn from_report(r: &ScanReport, origin: String) -> ScanData {
         let mut facts = vec![(
             "embedding".to_string(),

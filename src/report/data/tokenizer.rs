@@ -5,10 +5,15 @@ use crate::vocab::Vocab;
 
 /// The tokenizer side: where it came from, and its audit.
 pub struct TokenizerData {
+    /// The tokenizer file or directory.
     pub source: String,
+    /// Its format's name.
     pub format: String,
+    /// Format details (model type, pre-tokenizer…).
     pub detail: String,
+    /// Number of special-token ids.
     pub special_ids: usize,
+    /// The audit of every id.
     pub audit: AuditReport,
 }
 
