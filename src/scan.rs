@@ -1,5 +1,5 @@
 //! `scan`: audit the tokenizer, compute every indicator from the memory-mapped embedding
-//! matrices, and pick the candidate under-trained tokens (BRIEF §4). With a file of
+//! matrices, and pick the candidate under-trained tokens (docs/usage.md). With a file of
 //! training-token counts it also scores how well each indicator finds never-seen tokens.
 
 use std::collections::BTreeSet;
@@ -41,6 +41,17 @@ impl ScanSettings {
             reference_ids: None,
             counts: None,
         }
+    }
+
+    /// Refuse a percentile outside 0..=100 (the threshold would be meaningless).
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=100.0).contains(&self.percentile) {
+            anyhow::bail!(
+                "--percentile must be between 0 and 100, got {}",
+                self.percentile
+            );
+        }
+        Ok(())
     }
 }
 

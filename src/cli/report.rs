@@ -5,15 +5,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::scan::ScanOptions;
-use tokenaudit::audit;
-use tokenaudit::report::{PauseData, Report, ScanData, TokenizerData, VerifyData};
-use tokenaudit::scan;
-use tokenaudit::verify::{self, IdSource, VerifySettings};
-use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
+use tokenaudit::report::{self, ReportSettings};
+use tokenaudit::vocab::{Format, LoadOptions};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -64,188 +61,40 @@ pub struct ReportArgs {
     pub digits_json: Option<PathBuf>,
 }
 
-fn name_of(p: &std::path::Path) -> String {
-    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    let file = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let generic = file.starts_with("tokenizer") || file.ends_with(".json");
-    match p.parent().and_then(|d| d.file_name()) {
-        Some(d) if generic || !p.is_dir() => format!("{}/{}", d.to_string_lossy(), file),
-        _ => file,
+impl ReportArgs {
+    /// The flags as the library's plain settings.
+    pub fn settings(&self) -> ReportSettings {
+        let o = &self.scan;
+        ReportSettings {
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+            load: LoadOptions {
+                format: self.format,
+                preset: self.preset.clone(),
+            },
+            title: self.title.clone(),
+            percentile: o.percentile,
+            indicator: o.indicator,
+            embedding: o.embedding.clone(),
+            unembedding: o.unembedding.clone(),
+            reference_ids: o.reference_ids.clone(),
+            counts: o.counts.clone(),
+            scan_csv: self.scan_csv.clone(),
+            verify_csv: self.verify_csv.clone(),
+            verify: self.verify,
+            device: self.device.clone(),
+            batch_size: self.batch_size,
+            pause_csv: self.pause_csv.clone(),
+            digits_json: self.digits_json.clone(),
+        }
     }
 }
 
-fn tokenizer_data(vocab: &Vocab, audit: audit::AuditReport) -> TokenizerData {
-    TokenizerData {
-        source: vocab.source.display().to_string(),
-        format: vocab.format.name().to_string(),
-        detail: vocab.detail.clone(),
-        special_ids: vocab.special_ids.len(),
-        audit,
-    }
-}
-
-/// Build the report's data: read what was given, compute the rest.
-pub fn build(a: &ReportArgs) -> Result<Report> {
-    let load = LoadOptions {
-        format: a.format,
-        preset: a.preset.clone(),
-    };
-    let Some(tok_path) = a.tokenizer.clone().or_else(|| a.model.clone()) else {
-        bail!("give a MODEL directory or --tokenizer PATH");
-    };
-    if a.verify.is_some_and(|n| n > 0) && a.model.is_none() {
-        bail!("--verify needs a MODEL to run");
-    }
-    if a.scan.counts.is_some() && a.model.is_none() && a.scan_csv.is_none() {
-        bail!("--counts needs a MODEL or --scan-csv to score");
-    }
-    let mut inputs = Vec::new();
-    let mut verify_data: Option<VerifyData> = None;
-
-    // Scan (which audits the tokenizer as it goes) or the audit alone.
-    let (tokenizer, scan_data) = match (&a.scan_csv, &a.model) {
-        (None, Some(model)) => {
-            let settings = a
-                .scan
-                .settings(model.clone(), a.tokenizer.clone(), load.clone())?;
-            let r = scan::run(&settings)?;
-            inputs.push(format!(
-                "Tokenizer audit and indicator scan computed from {}.",
-                model.display()
-            ));
-            if let Some(c) = &a.scan.counts {
-                inputs.push(format!("Training counts read from {}.", c.display()));
-            }
-            let mut sd = ScanData::from_report(&r, format!("computed from {}", model.display()));
-            sd.counts_origin = a.scan.counts.as_ref().map(|c| c.display().to_string());
-            let scan::ScanReport { vocab, audit, .. } = r;
-            let t = tokenizer_data(&vocab, audit);
-            std::mem::forget(vocab);
-            (t, Some(sd))
-        }
-        _ => {
-            let vocab = vocab::load(&tok_path, &load)?;
-            let audit = audit::audit(&vocab);
-            inputs.push(format!(
-                "Tokenizer audit computed from {}.",
-                vocab.source.display()
-            ));
-            let sd = match &a.scan_csv {
-                Some(p) => {
-                    let (mut sd, v) = ScanData::read_csv(p, a.scan.indicator)?;
-                    inputs.push(format!("Indicators read from {}.", p.display()));
-                    if let Some(c) = &a.scan.counts {
-                        sd.counts = Some(scan::read_counts(c, sd.rows)?);
-                        sd.counts_origin = Some(c.display().to_string());
-                        inputs.push(format!("Training counts read from {}.", c.display()));
-                    }
-                    verify_data = v;
-                    Some(sd)
-                }
-                None => None,
-            };
-            let t = tokenizer_data(&vocab, audit);
-            std::mem::forget(vocab);
-            (t, sd)
-        }
-    };
-
-    // Verification: computed only when asked, else read.
-    match (a.verify.filter(|&n| n > 0), &a.model) {
-        (Some(n), Some(model)) => {
-            let Some(sd) = &scan_data else {
-                bail!("--verify needs the scan's candidates");
-            };
-            let main = sd.main_values();
-            let mut ids = sd.candidates.clone();
-            ids.sort_by(|&x, &y| {
-                let vx = main.get(x as usize).copied().unwrap_or(f64::NAN);
-                let vy = main.get(y as usize).copied().unwrap_or(f64::NAN);
-                vx.total_cmp(&vy)
-            });
-            ids.truncate(n);
-            let mut s = VerifySettings::new(model.clone(), IdSource::Ids(ids.clone()));
-            s.tokenizer = a.tokenizer.clone();
-            s.load = load.clone();
-            s.device = tokenaudit::model::parse_device(&a.device)?;
-            if a.batch_size == 0 {
-                bail!("--batch-size must be at least 1");
-            }
-            s.scoring.batch_size = a.batch_size;
-            s.csv = a.verify_csv.clone();
-            let r = verify::run(&s).context("verifying the lowest candidates")?;
-            super::warn(&r.warnings);
-            inputs.push(format!(
-                "Verification of the {} lowest candidates computed on {}{}.",
-                ids.len(),
-                a.device,
-                a.verify_csv
-                    .as_ref()
-                    .map(|p| format!(" (log: {})", p.display()))
-                    .unwrap_or_default()
-            ));
-            verify_data = Some(VerifyData::from_report(
-                &r,
-                s.thresholds,
-                format!("computed by this report on {}", a.device),
-            ));
-        }
-        _ => {
-            if let Some(p) = &a.verify_csv {
-                verify_data = Some(VerifyData::read_csv(p)?);
-                inputs.push(format!("Verification read from {}.", p.display()));
-            }
-        }
-    }
-    let pause = match &a.pause_csv {
-        Some(p) => {
-            inputs.push(format!("Pause-token ranking read from {}.", p.display()));
-            Some(PauseData::read_csv(p)?)
-        }
-        None => None,
-    };
-    let digits = match &a.digits_json {
-        Some(p) => {
-            let text = super::read_text(p)?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not JSON", p.display()))?;
-            if !v.is_object() || v.get("schemes").is_none() {
-                bail!(
-                    "{}: not a `digits --json` output (no \"schemes\")",
-                    p.display()
-                );
-            }
-            inputs.push(format!(
-                "Digit-scheme comparison read from {}.",
-                p.display()
-            ));
-            Some(v)
-        }
-        None => None,
-    };
-    let title = a.title.clone().unwrap_or_else(|| {
-        format!(
-            "tokenaudit report: {}",
-            name_of(a.model.as_deref().unwrap_or(&tok_path))
-        )
-    });
-    Ok(Report {
-        title,
-        inputs,
-        tokenizer,
-        scan: scan_data,
-        verify: verify_data,
-        pause,
-        digits,
-    })
-}
-
+/// Flags → [`ReportSettings`] → [`report::build`] → the page on disk.
 pub fn run(a: ReportArgs) -> Result<()> {
     let started = Instant::now();
-    let report = build(&a)?;
+    let report = report::build(&a.settings())?;
+    super::warn(&report.warnings);
     let built = started.elapsed().as_secs_f64();
     let bytes = report.write(&a.output)?;
     let total = started.elapsed().as_secs_f64();

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 
 use tokenaudit::indicators::Indicator;
@@ -65,12 +65,6 @@ impl ScanOptions {
         tokenizer: Option<PathBuf>,
         load: LoadOptions,
     ) -> Result<ScanSettings> {
-        if !(0.0..=100.0).contains(&self.percentile) {
-            bail!(
-                "--percentile must be between 0 and 100, got {}",
-                self.percentile
-            );
-        }
         let mut s = ScanSettings::new(model);
         s.tokenizer = tokenizer;
         s.load = load;
@@ -80,6 +74,7 @@ impl ScanOptions {
         s.unembedding = self.unembedding.clone();
         s.reference_ids = self.reference_ids.clone();
         s.counts = self.counts.clone();
+        s.validate()?;
         Ok(s)
     }
 }

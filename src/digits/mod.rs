@@ -1,4 +1,4 @@
-//! Digit pre-tokenization schemes (issue 6): the same vocabulary under its own digit
+//! Digit pre-tokenization schemes (docs/digits.md): the same vocabulary under its own digit
 //! handling, 1-digit, 3-digit left-to-right and 3-digit right-to-left, compared on text,
 //! arithmetic data and a parallel corpus.
 //!

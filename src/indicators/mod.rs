@@ -1,4 +1,4 @@
-//! Under-trained token indicators (BRIEF §4), computed straight from the memory-mapped
+//! Under-trained token indicators (docs/usage.md), computed straight from the memory-mapped
 //! embedding matrices.
 //!
 //! A row that never received gradient keeps (roughly) its initial value. In an untied
@@ -31,6 +31,7 @@ pub enum Indicator {
 }
 
 impl Indicator {
+    /// Every indicator, in the order of the CSV columns and the report's sections.
     pub const ALL: [Indicator; 5] = [
         Indicator::InNorm,
         Indicator::OutCos,
@@ -38,6 +39,7 @@ impl Indicator {
         Indicator::OutCosCentered,
         Indicator::OutL2,
     ];
+    /// The column and flag name of the indicator (CSV, JSON, `--indicator`).
     pub fn name(self) -> &'static str {
         match self {
             Indicator::InNorm => "in_norm",
@@ -47,6 +49,30 @@ impl Indicator {
             Indicator::OutL2 => "out_l2",
         }
     }
+    /// Tie-break order when a file does not say which indicator picked its candidates:
+    /// the published defaults first, so a tie goes to them.
+    pub const PREFERENCE: [Indicator; 5] = [
+        Indicator::InNorm,
+        Indicator::OutCosPc,
+        Indicator::OutCos,
+        Indicator::OutCosCentered,
+        Indicator::OutL2,
+    ];
+
+    /// What the indicator measures, in one phrase, for people reading a report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Indicator::InNorm => "L2 norm of the input-embedding row",
+            Indicator::OutCos => {
+                "cosine distance of the unembedding row to the mean of the reference unused rows"
+            }
+            Indicator::OutCosPc => "the same after removing the first principal component",
+            Indicator::OutCosCentered => "the same after subtracting the mean row",
+            Indicator::OutL2 => "Euclidean distance of the unembedding row to the reference mean",
+        }
+    }
+
+    /// The indicator of a column or flag name.
     pub fn parse(s: &str) -> Option<Indicator> {
         Indicator::ALL.into_iter().find(|i| i.name() == s)
     }

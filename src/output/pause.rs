@@ -11,6 +11,10 @@ use crate::pause::PauseReport;
 use crate::util::escape::quoted;
 use crate::util::escape::{spreadsheet, visible};
 
+/// Names of the pass/fail checks, as CSV columns, in column order.
+pub const CHECKS: [&str; 4] = ["printable", "unique", "reencodes", "not_in_template"];
+
+/// Columns of `pause --csv` (docs/schemas.md); readers find columns by these names.
 pub const CSV_HEADER: [&str; 13] = [
     "rank",
     "id",
@@ -27,6 +31,7 @@ pub const CSV_HEADER: [&str; 13] = [
     "recommended",
 ];
 
+/// Write the ranking, best first, with the recommended candidate marked.
 pub fn write_csv(r: &PauseReport, path: &Path) -> Result<()> {
     let best = r.recommended().map(|c| c.id);
     write_atomic(path, |w| {
@@ -54,6 +59,7 @@ pub fn write_csv(r: &PauseReport, path: &Path) -> Result<()> {
     })
 }
 
+/// The ranking as one JSON object (`pause --json`).
 pub fn to_json(r: &PauseReport) -> serde_json::Value {
     json!({
         "contexts": r.contexts,
@@ -66,6 +72,7 @@ pub fn to_json(r: &PauseReport) -> serde_json::Value {
     })
 }
 
+/// The ranking as a readable table.
 pub fn write_table(r: &PauseReport, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,

@@ -16,16 +16,38 @@ use crate::util::escape::{spreadsheet, visible};
 /// Category written for embedding rows that no token maps to (padding rows).
 pub const NO_TOKEN: &str = "NO_TOKEN";
 
+/// Column names of the scan CSV that readers look up (with [`Indicator::name`] for the
+/// indicator columns): the one place the writer and the report's reader share.
+pub mod col {
+    /// The embedding row (token id).
+    pub const ID: &str = "id";
+    /// The token's bytes as the vocabulary stores them.
+    pub const RAW: &str = "raw";
+    /// The decoded text (also the glitch CSV's third column).
+    pub const DECODED: &str = "decoded";
+    /// The audit category, or [`super::NO_TOKEN`].
+    pub const CATEGORY: &str = "category";
+    /// Rank of the main indicator among the OK tokens, 0 to 100.
+    pub const PERCENTILE_RANK: &str = "percentile_rank";
+    /// `true` for candidates.
+    pub const CANDIDATE: &str = "candidate";
+    /// Training count, when counts were given.
+    pub const COUNT: &str = "count";
+}
+
+/// The scan CSV's columns: id, raw, decoded, category, every indicator, percentile rank,
+/// candidate, and count when counts were given (docs/schemas.md).
 pub fn csv_header(with_counts: bool) -> Vec<&'static str> {
-    let mut h = vec!["id", "raw", "decoded", "category"];
+    let mut h = vec![col::ID, col::RAW, col::DECODED, col::CATEGORY];
     h.extend(Indicator::ALL.iter().map(|i| i.name()));
-    h.extend(["percentile_rank", "candidate"]);
+    h.extend([col::PERCENTILE_RANK, col::CANDIDATE]);
     if with_counts {
-        h.push("count");
+        h.push(col::COUNT);
     }
     h
 }
 
+/// Write the scan CSV: one row per embedding row, padding rows included.
 pub fn write_csv(r: &ScanReport, path: &Path) -> Result<()> {
     write_atomic(path, |w| {
         let mut c = csv::Writer::from_writer(w);
@@ -61,6 +83,7 @@ pub fn csv_row(r: &ScanReport, id: u32) -> Vec<String> {
     row
 }
 
+/// The scan's numbers as one JSON object (`scan --json`); AUCs when counts were given.
 pub fn to_json(r: &ScanReport) -> serde_json::Value {
     let mut j = json!({
         "model_input": r.input,
@@ -98,6 +121,7 @@ pub fn to_json(r: &ScanReport) -> serde_json::Value {
 /// Lowest tokens listed in the readable summary.
 const LOWEST: usize = 20;
 
+/// The readable summary: the model's facts, the threshold and the lowest candidates.
 pub fn write_summary(r: &ScanReport, out: &mut dyn Write) -> Result<()> {
     let m = &r.input;
     writeln!(

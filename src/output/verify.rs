@@ -137,6 +137,19 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
     Ok(())
 }
 
+/// Columns the glitch CSV adds after the scan CSV's (docs/schemas.md): a `p_<prompt>`
+/// score per prompt, then the score, the verdict and whether the score is a bound.
+pub mod glitch_col {
+    /// Prefix of the per-prompt score columns.
+    pub const PROMPT_PREFIX: &str = "p_";
+    /// The token's verification score.
+    pub const SCORE: &str = "score";
+    /// The verdict's name ([`crate::verify::Verdict::name`]).
+    pub const VERDICT: &str = "verdict";
+    /// `exact` or `upper` ([`crate::verify::csv::bound_name`]).
+    pub const SCORE_BOUND: &str = "score_bound";
+}
+
 /// The glitch CSV: the scan CSV's columns, then the verification (empty for tokens that
 /// were not candidates).
 pub fn write_glitch_csv(
@@ -153,11 +166,15 @@ pub fn write_glitch_csv(
             .iter()
             .map(|s| s.to_string())
             .collect();
-        header.extend(names.iter().map(|n| format!("p_{n}")));
+        header.extend(
+            names
+                .iter()
+                .map(|n| format!("{}{n}", glitch_col::PROMPT_PREFIX)),
+        );
         header.extend([
-            "score".to_string(),
-            "verdict".to_string(),
-            "score_bound".to_string(),
+            glitch_col::SCORE.to_string(),
+            glitch_col::VERDICT.to_string(),
+            glitch_col::SCORE_BOUND.to_string(),
         ]);
         c.write_record(&header)?;
         for id in 0..scan.indicators.rows as u32 {

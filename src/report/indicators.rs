@@ -42,18 +42,6 @@ fn classes(r: &Report, s: &ScanData) -> Vec<Class> {
         .collect()
 }
 
-fn describe(k: Indicator) -> &'static str {
-    match k {
-        Indicator::InNorm => "L2 norm of the input-embedding row",
-        Indicator::OutCos => {
-            "cosine distance of the unembedding row to the mean of the reference unused rows"
-        }
-        Indicator::OutCosPc => "the same after removing the first principal component",
-        Indicator::OutCosCentered => "the same after subtracting the mean row",
-        Indicator::OutL2 => "Euclidean distance of the unembedding row to the reference mean",
-    }
-}
-
 pub(crate) fn section(r: &Report, s: &ScanData) -> Result<Section> {
     let cls = classes(r, s);
     let main_vals = s.main_values();
@@ -159,7 +147,7 @@ pub(crate) fn section(r: &Report, s: &ScanData) -> Result<Section> {
         let scatter = plots::id_scatter(&scatter_spec)?;
         charts.push(html! {
             h3 { (k.name()) @if is_main { " (main indicator)" } }
-            p.note { (describe(k)) ". Low values suggest an under-trained token." }
+            p.note { (k.describe()) ". Low values suggest an under-trained token." }
             (figure(hist, html! {
                 (legend(&hist_spec.keys()))
                 "Distribution of " (k.name()) " over all " (count(s.rows)) " rows (log count axis)"

@@ -10,6 +10,7 @@
 //! The file loads nothing: no network, no external script, style or font (a
 //! Content-Security-Policy in the page forbids it), and it prints.
 
+mod assemble;
 pub mod data;
 pub mod html;
 pub mod plots;
@@ -26,19 +27,22 @@ use std::path::Path;
 use anyhow::Result;
 use maud::{html, Markup};
 
-pub use data::{PauseData, PauseRow, ScanData, TokenizerData, VerifyData, VerifyRow};
+pub use assemble::{build, ReportSettings};
+pub use data::{DigitsData, PauseData, PauseRow, ScanData, TokenizerData, VerifyData};
 
 /// Everything one report shows.
 pub struct Report {
     pub title: String,
     /// What was computed and what was read, one line each.
     pub inputs: Vec<String>,
+    /// Warnings of the steps that ran (verification's), for the front end to show.
+    pub warnings: Vec<String>,
     pub tokenizer: TokenizerData,
     pub scan: Option<ScanData>,
     pub verify: Option<VerifyData>,
     pub pause: Option<PauseData>,
     /// `digits --json` output, as written by that command.
-    pub digits: Option<serde_json::Value>,
+    pub digits: Option<DigitsData>,
 }
 
 /// One section of the page: its anchor, its heading and its body.

@@ -1,3 +1,6 @@
+//! The verify CSV's one schema (header, row format, row parse), used by the resumable
+//! log and by everything that reads the file back (the report).
+//!
 //! The verify CSV is an append-only log: rows are written and synced batch by batch, so a
 //! killed run loses at most the batch in flight, and a rerun with the same output skips
 //! the ids already there.
@@ -12,6 +15,8 @@ use anyhow::{bail, Context, Result};
 use super::{Row, Verdict};
 use crate::util::escape::spreadsheet;
 
+/// The columns of a log for these prompts: id, decoded, one per prompt, score, verdict,
+/// score_bound.
 pub fn header(prompts: &[&str]) -> Vec<String> {
     let mut h = vec!["id".to_string(), "decoded".to_string()];
     h.extend(prompts.iter().map(|p| p.to_string()));
@@ -38,6 +43,8 @@ pub fn fmt_score(p: f32) -> String {
     format!("{p:.6e}")
 }
 
+/// One row as written: the decoded text made safe for spreadsheets, scores as
+/// [`fmt_score`].
 pub fn record(r: &Row) -> Vec<String> {
     let mut v = vec![r.id.to_string(), spreadsheet(&r.decoded)];
     v.extend(
@@ -53,9 +60,12 @@ pub fn record(r: &Row) -> Vec<String> {
     v
 }
 
+/// The open log of one verification run, and the rows earlier runs already wrote.
 pub struct Log {
+    /// The log file, for messages.
     pub path: PathBuf,
     file: File,
+    /// Rows already in the file, by id (not verified again).
     pub done: HashMap<u32, Row>,
 }
 
@@ -113,6 +123,7 @@ impl Log {
         })
     }
 
+    /// Append rows and sync them to disk, so a kill after this loses none of them.
     pub fn append(&mut self, rows: &[Row]) -> Result<()> {
         let mut w = csv::Writer::from_writer(Vec::new());
         for r in rows {
@@ -125,6 +136,8 @@ impl Log {
     }
 }
 
+/// One row of a log whose header matched [`header`] (strict: a log resumed from must be
+/// exactly what this program wrote).
 fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
     let field = |i: usize| rec.get(i).unwrap_or("");
     let id: u32 = field(0).parse().context("id is not a number")?;
@@ -155,6 +168,60 @@ fn parse_row(rec: &csv::StringRecord, n_prompts: usize) -> Result<Row> {
         bound,
         verdict,
     })
+}
+
+/// A field's text for an error message, cut short: a stray quote can make one CSV field
+/// swallow the rest of the file.
+pub fn short(s: &str) -> String {
+    const MAX: usize = 40;
+    if s.chars().count() > MAX {
+        format!("{:?}…", s.chars().take(MAX).collect::<String>())
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Read a whole log to show it: its prompt names and rows. Tolerant where showing allows
+/// it: logs from before the `score_bound` column (every score exact), and a prompt score
+/// that does not parse shows as missing.
+pub fn read_log(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
+    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    let h: Vec<String> = rdr
+        .headers()
+        .with_context(|| format!("{}", path.display()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    // Logs before the `score_bound` column end at `verdict`.
+    let n = h.len() - (h.last().map(String::as_str) == Some("score_bound")) as usize;
+    if n < 4 || h[0] != "id" || h[1] != "decoded" || h[n - 2] != "score" || h[n - 1] != "verdict" {
+        bail!(
+            "{}: columns [{}] are not a verify CSV (id, decoded, prompts…, score, verdict)",
+            path.display(),
+            short(&h.join(","))
+        );
+    }
+    let prompts: Vec<String> = h[2..n - 2].to_vec();
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
+        let f = |c: usize| rec.get(c).unwrap_or("");
+        let at = |what: &str| format!("{}: row {line}: {what}", path.display());
+        rows.push(Row {
+            id: f(0).parse().with_context(|| at("id is not a number"))?,
+            decoded: f(1).to_string(),
+            prompt_scores: (0..prompts.len()).map(|k| f(2 + k).parse().ok()).collect(),
+            score: f(n - 2)
+                .parse()
+                .with_context(|| at("score is not a number"))?,
+            bound: n < h.len() && f(n) == bound_name(true),
+            verdict: Verdict::parse(f(n - 1)).ok_or_else(|| {
+                anyhow::anyhow!(at(&format!("unknown verdict {}", short(f(n - 1)))))
+            })?,
+        });
+    }
+    Ok((prompts, rows))
 }
 
 /// Ids of a scan CSV's candidate rows (`candidate == true`); every id when the file has

@@ -192,6 +192,19 @@ impl VerifySettings {
             backend: Backend::InProcess,
         }
     }
+
+    /// Refuse settings no run can honour: an empty batch, or thresholds out of order
+    /// (the verdicts would overlap). Every front end calls this before [`run`].
+    pub fn validate(&self) -> Result<()> {
+        if self.scoring.batch_size == 0 {
+            anyhow::bail!("--batch-size must be at least 1");
+        }
+        let t = &self.thresholds;
+        if !(t.strong <= t.under && t.under <= t.trained) {
+            anyhow::bail!("thresholds must satisfy --strong <= --under <= --trained");
+        }
+        Ok(())
+    }
 }
 
 /// What a verification run found.

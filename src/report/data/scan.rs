@@ -1,28 +1,16 @@
-//! What the report shows, as plain data: built from the library's reports when the
-//! report computes them, or read back from the CSV files the other commands write
-//! (`scan --csv`, `glitch --csv`, `verify --csv`, `pause --csv`; see docs/schemas.md).
+//! The scan's indicators: from a [`ScanReport`] or read back from a scan (or glitch) CSV.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::audit::{AuditReport, Category};
+use super::{short, VerifyData};
+use crate::audit::Category;
 use crate::indicators::Indicator;
-use crate::pause::PauseReport;
+use crate::output::scan::col as scan_col;
+use crate::output::verify::glitch_col;
 use crate::scan::ScanReport;
-use crate::verify::{Thresholds, Verdict, VerifyReport};
-
-/// A field's text for an error message, cut short: a stray quote can make one CSV field
-/// swallow the rest of the file.
-fn short(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() > MAX {
-        format!("{:?}…", s.chars().take(MAX).collect::<String>())
-    } else {
-        format!("{s:?}")
-    }
-}
+use crate::verify::{Row, Thresholds, Verdict};
 
 /// The scan's indicators for every embedding row, and its candidate rule.
 #[derive(Debug, Clone)]
@@ -31,10 +19,13 @@ pub struct ScanData {
     pub origin: String,
     /// Facts about the model (embedding tensors, tying, reference rows), as label/value.
     pub facts: Vec<(String, String)>,
+    /// Embedding rows (ids 0..rows).
     pub rows: usize,
     /// Every indicator present, in [`Indicator::ALL`] order.
     pub indicators: Vec<(Indicator, Vec<f64>)>,
+    /// The indicator the candidates were picked by.
     pub main: Indicator,
+    /// Candidates are OK tokens at or below this value of `main`.
     pub threshold: f64,
     /// The percentile the threshold stands for, when known.
     pub percentile: Option<f64>,
@@ -42,28 +33,34 @@ pub struct ScanData {
     pub candidates: Vec<u32>,
     /// Training count per row, when counts were given.
     pub counts: Option<Vec<Option<u64>>>,
+    /// Where the counts come from, for the page.
     pub counts_origin: Option<String>,
 }
 
 impl ScanData {
+    /// One indicator's value per row, when the scan (or file) has it.
     pub fn values(&self, k: Indicator) -> Option<&[f64]> {
         self.indicators
             .iter()
             .find(|(i, _)| *i == k)
             .map(|(_, v)| v.as_slice())
     }
+    /// The main indicator's values (empty when absent).
     pub fn main_values(&self) -> &[f64] {
         self.values(self.main).unwrap_or(&[])
     }
+    /// Whether `id` is a candidate (candidates are kept sorted for this).
     pub fn is_candidate(&self, id: u32) -> bool {
         self.candidates.binary_search(&id).is_ok()
     }
+    /// The training count of `id`, when counts were given and cover it.
     pub fn count(&self, id: u32) -> Option<u64> {
         self.counts
             .as_ref()
             .and_then(|c| c.get(id as usize).copied().flatten())
     }
 
+    /// The data of a scan this run did.
     pub fn from_report(r: &ScanReport, origin: String) -> ScanData {
         let mut facts = vec![(
             "embedding".to_string(),
@@ -125,12 +122,12 @@ impl ScanData {
             .with_context(|| format!("{}", path.display()))?
             .clone();
         let col = |name: &str| h.iter().position(|c| c == name);
-        let id_col = col("id")
+        let id_col = col(scan_col::ID)
             .ok_or_else(|| anyhow::anyhow!("{}: no 'id' column: not a scan CSV", path.display()))?;
-        let cand_col = col("candidate").ok_or_else(|| {
+        let cand_col = col(scan_col::CANDIDATE).ok_or_else(|| {
             anyhow::anyhow!("{}: no 'candidate' column: not a scan CSV", path.display())
         })?;
-        let cat_col = col("category");
+        let cat_col = col(scan_col::CATEGORY);
         let ind_cols: Vec<(Indicator, usize)> = Indicator::ALL
             .iter()
             .filter_map(|&k| col(k.name()).map(|c| (k, c)))
@@ -138,14 +135,17 @@ impl ScanData {
         if ind_cols.is_empty() {
             bail!("{}: no indicator columns: not a scan CSV", path.display());
         }
-        let count_col = col("count");
-        let verdict_col = col("verdict");
-        let score_col = col("score");
-        let bound_col = col("score_bound");
+        let count_col = col(scan_col::COUNT);
+        let verdict_col = col(glitch_col::VERDICT);
+        let score_col = col(glitch_col::SCORE);
+        let bound_col = col(glitch_col::SCORE_BOUND);
         let prompt_cols: Vec<(String, usize)> = h
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.strip_prefix("p_").map(|n| (n.to_string(), i)))
+            .filter_map(|(i, c)| {
+                c.strip_prefix(glitch_col::PROMPT_PREFIX)
+                    .map(|n| (n.to_string(), i))
+            })
             .collect();
 
         let mut ids: Vec<u32> = Vec::new();
@@ -153,7 +153,7 @@ impl ScanData {
         let mut cand: Vec<bool> = Vec::new();
         let mut ok: Vec<bool> = Vec::new();
         let mut counts: Vec<Option<u64>> = Vec::new();
-        let mut vrows: Vec<VerifyRow> = Vec::new();
+        let mut vrows: Vec<Row> = Vec::new();
         for (i, rec) in rdr.records().enumerate() {
             let line = i + 2;
             let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
@@ -189,7 +189,7 @@ impl ScanData {
             counts.push(count_col.and_then(|c| f(c).parse().ok()));
             if let (Some(vc), Some(sc)) = (verdict_col, score_col) {
                 if let Some(verdict) = Verdict::parse(f(vc)) {
-                    vrows.push(VerifyRow {
+                    vrows.push(Row {
                         id,
                         decoded: rec.get(2).unwrap_or("").to_string(),
                         prompt_scores: prompt_cols
@@ -199,7 +199,8 @@ impl ScanData {
                         score: f(sc).parse().with_context(|| {
                             format!("{}: row {line}: score is not a number", path.display())
                         })?,
-                        bound: bound_col.is_some_and(|c| f(c) == "upper"),
+                        bound: bound_col
+                            .is_some_and(|c| f(c) == crate::verify::csv::bound_name(true)),
                         verdict,
                     });
                 }
@@ -288,16 +289,8 @@ fn infer_main(
             );
         }
     }
-    // Published defaults first, so ties go to them.
-    let order = [
-        Indicator::InNorm,
-        Indicator::OutCosPc,
-        Indicator::OutCos,
-        Indicator::OutCosCentered,
-        Indicator::OutL2,
-    ];
     let mut best: Option<(usize, usize, f64)> = None;
-    for ind in order {
+    for ind in Indicator::PREFERENCE {
         let Some(k) = cols.iter().position(|(i, _)| *i == ind) else {
             continue;
         };
@@ -321,7 +314,7 @@ fn infer_main(
             format!(
                 "{} (inferred: the candidates are exactly the OK rows at or below {})",
                 cols[k].0.name(),
-                super::html::num(t)
+                crate::report::html::num(t)
             ),
         ),
         Some((k, wrong, t)) => (
@@ -339,231 +332,4 @@ fn infer_main(
             format!("{} (the file has no candidates)", cols[0].0.name()),
         ),
     }
-}
-
-/// One verified token.
-#[derive(Debug, Clone)]
-pub struct VerifyRow {
-    pub id: u32,
-    /// The decoded text as the source had it (already escaped when read from a CSV);
-    /// shown only for ids the tokenizer does not have.
-    pub decoded: String,
-    pub prompt_scores: Vec<Option<f32>>,
-    pub score: f32,
-    /// The score is an upper bound (a served model's top log-probabilities).
-    pub bound: bool,
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone)]
-pub struct VerifyData {
-    pub origin: String,
-    pub prompts: Vec<String>,
-    pub rows: Vec<VerifyRow>,
-    pub thresholds: Thresholds,
-    /// Seconds and tokens per second, when verified by this run.
-    pub timing: Option<(f64, f64)>,
-}
-
-impl VerifyData {
-    pub fn from_report(r: &VerifyReport, t: Thresholds, origin: String) -> VerifyData {
-        VerifyData {
-            origin,
-            prompts: r.prompts.iter().map(|p| p.name.to_string()).collect(),
-            rows: r
-                .rows
-                .iter()
-                .map(|x| VerifyRow {
-                    id: x.id,
-                    decoded: x.decoded.clone(),
-                    prompt_scores: x.prompt_scores.clone(),
-                    score: x.score,
-                    bound: x.bound,
-                    verdict: x.verdict,
-                })
-                .collect(),
-            thresholds: t,
-            timing: Some((r.seconds, r.tokens_per_s)),
-        }
-    }
-
-    /// Read a `verify --csv` log: id, decoded, one column per prompt, score, verdict.
-    pub fn read_csv(path: &Path) -> Result<VerifyData> {
-        let mut rdr =
-            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
-        let h: Vec<String> = rdr
-            .headers()
-            .with_context(|| format!("{}", path.display()))?
-            .iter()
-            .map(String::from)
-            .collect();
-        // Logs before the `score_bound` column end at `verdict`.
-        let n = h.len() - (h.last().map(String::as_str) == Some("score_bound")) as usize;
-        if n < 4
-            || h[0] != "id"
-            || h[1] != "decoded"
-            || h[n - 2] != "score"
-            || h[n - 1] != "verdict"
-        {
-            bail!(
-                "{}: columns [{}] are not a verify CSV (id, decoded, prompts…, score, verdict)",
-                path.display(),
-                short(&h.join(","))
-            );
-        }
-        let prompts: Vec<String> = h[2..n - 2].to_vec();
-        let mut rows = Vec::new();
-        for (i, rec) in rdr.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
-            let f = |c: usize| rec.get(c).unwrap_or("");
-            let at = |what: &str| format!("{}: row {line}: {what}", path.display());
-            rows.push(VerifyRow {
-                id: f(0).parse().with_context(|| at("id is not a number"))?,
-                decoded: f(1).to_string(),
-                prompt_scores: (0..prompts.len()).map(|k| f(2 + k).parse().ok()).collect(),
-                score: f(n - 2)
-                    .parse()
-                    .with_context(|| at("score is not a number"))?,
-                bound: n < h.len() && f(n) == "upper",
-                verdict: Verdict::parse(f(n - 1)).ok_or_else(|| {
-                    anyhow::anyhow!(at(&format!("unknown verdict {}", short(f(n - 1)))))
-                })?,
-            });
-        }
-        Ok(VerifyData {
-            origin: format!("read from {}", path.display()),
-            prompts,
-            rows,
-            thresholds: Thresholds::default(),
-            timing: None,
-        })
-    }
-
-    pub fn by_id(&self) -> HashMap<u32, &VerifyRow> {
-        self.rows.iter().map(|r| (r.id, r)).collect()
-    }
-}
-
-/// One ranked pause-token candidate.
-#[derive(Debug, Clone)]
-pub struct PauseRow {
-    pub id: u32,
-    pub decoded: String,
-    pub source: String,
-    /// Names of the failed checks (printable, unique, reencodes, not_in_template).
-    pub failed: Vec<&'static str>,
-    pub mean_kl: f64,
-    pub max_kl: f64,
-    pub entropy_delta: f64,
-    pub recommended: bool,
-}
-
-impl PauseRow {
-    pub fn passes(&self) -> bool {
-        self.failed.is_empty()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct PauseData {
-    pub origin: String,
-    pub rows: Vec<PauseRow>,
-}
-
-const PAUSE_CHECKS: [&str; 4] = ["printable", "unique", "reencodes", "not_in_template"];
-
-impl PauseData {
-    pub fn from_report(r: &PauseReport, origin: String) -> PauseData {
-        let best = r.recommended().map(|c| c.id);
-        PauseData {
-            origin,
-            rows: r
-                .candidates
-                .iter()
-                .map(|c| {
-                    let checks = [c.printable, c.unique, c.reencodes, c.not_in_template];
-                    PauseRow {
-                        id: c.id,
-                        decoded: c.decoded.clone(),
-                        source: c.source.name().to_string(),
-                        failed: PAUSE_CHECKS
-                            .iter()
-                            .zip(checks)
-                            .filter(|(_, ok)| !ok)
-                            .map(|(n, _)| *n)
-                            .collect(),
-                        mean_kl: c.mean_kl,
-                        max_kl: c.max_kl,
-                        entropy_delta: c.entropy_delta,
-                        recommended: Some(c.id) == best,
-                    }
-                })
-                .collect(),
-        }
-    }
-
-    /// Read a `pause --csv` ranking (columns by name, see docs/schemas.md).
-    pub fn read_csv(path: &Path) -> Result<PauseData> {
-        let mut rdr =
-            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
-        let h = rdr
-            .headers()
-            .with_context(|| format!("{}", path.display()))?
-            .clone();
-        let col = |name: &str| {
-            h.iter().position(|c| c == name).ok_or_else(|| {
-                anyhow::anyhow!("{}: no '{name}' column: not a pause CSV", path.display())
-            })
-        };
-        let (id, decoded, source) = (col("id")?, col("decoded")?, col("source")?);
-        let checks: Vec<usize> = PAUSE_CHECKS.iter().map(|c| col(c)).collect::<Result<_>>()?;
-        let (mean, max, dh) = (col("mean_kl")?, col("max_kl")?, col("entropy_delta_bits")?);
-        let rec_col = h.iter().position(|c| c == "recommended");
-        let mut rows = Vec::new();
-        for (i, rec) in rdr.records().enumerate() {
-            let line = i + 2;
-            let rec = rec.with_context(|| format!("{}: row {line}", path.display()))?;
-            let f = |c: usize| rec.get(c).unwrap_or("");
-            let number = |c: usize| -> Result<f64> {
-                f(c).parse().with_context(|| {
-                    format!(
-                        "{}: row {line}: {} is not a number",
-                        path.display(),
-                        short(f(c))
-                    )
-                })
-            };
-            rows.push(PauseRow {
-                id: f(id).parse().with_context(|| {
-                    format!("{}: row {line}: id is not a number", path.display())
-                })?,
-                decoded: f(decoded).to_string(),
-                source: f(source).to_string(),
-                failed: PAUSE_CHECKS
-                    .iter()
-                    .zip(&checks)
-                    .filter(|(_, &c)| f(c) != "true")
-                    .map(|(n, _)| *n)
-                    .collect(),
-                mean_kl: number(mean)?,
-                max_kl: number(max)?,
-                entropy_delta: number(dh)?,
-                recommended: rec_col.is_some_and(|c| f(c) == "true"),
-            });
-        }
-        Ok(PauseData {
-            origin: format!("read from {}", path.display()),
-            rows,
-        })
-    }
-}
-
-/// The tokenizer side: where it came from, and its audit.
-pub struct TokenizerData {
-    pub source: String,
-    pub format: String,
-    pub detail: String,
-    pub special_ids: usize,
-    pub audit: AuditReport,
 }
