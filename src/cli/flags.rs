@@ -10,13 +10,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use tokenaudit::model;
+use tokenaudit::model::Backend;
 use tokenaudit::openai::client::{
     DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECS, DEFAULT_TOP_LOGPROBS,
 };
 use tokenaudit::openai::Endpoint;
 use tokenaudit::verify::local::ScoreOptions;
-use tokenaudit::model::Backend;
-use tokenaudit::verify::{prompts, IdSource, Thresholds, VerifySettings};
+use tokenaudit::verify::{self, prompts, IdSource, Thresholds, VerifySettings};
 use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
 
 /// How to read a tokenizer file: shared by both `--tokenizer` groups below, whose only
@@ -162,21 +162,12 @@ impl BackendFlags {
     }
 }
 
-/// The library's default candidates per forward pass (the one `VerifySettings::new` sets),
-/// so that the help shows it rather than a second copy of it (also for `report
-/// --batch-size`).
-pub fn default_batch_size() -> usize {
-    VerifySettings::new(PathBuf::new(), IdSource::All)
-        .scoring
-        .batch_size
-}
-
 /// How candidates are scored and judged: batching, prompts, verdict thresholds.
 #[derive(Debug, Args)]
 pub struct ScoringFlags {
     /// Candidates per forward pass. 1 runs the published way: one prompt per pass, three
     /// full passes per prompt, no KV cache, no early stop (for comparison).
-    #[arg(long, default_value_t = default_batch_size(), value_name = "N")]
+    #[arg(long, default_value_t = verify::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
     /// Prompts to run, comma-separated (input_output, assistant_explain, repeats).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
@@ -202,13 +193,12 @@ pub struct ScoringFlags {
 impl ScoringFlags {
     /// The checks that come before any other flag's (so errors keep their order).
     fn check(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            bail!("--batch-size must be at least 1");
-        }
-        if !(self.strong <= self.under && self.under <= self.trained) {
-            bail!("thresholds must satisfy --strong <= --under <= --trained");
-        }
-        Ok(())
+        let t = Thresholds {
+            strong: self.strong,
+            under: self.under,
+            trained: self.trained,
+        };
+        verify::check_scoring(self.batch_size, &t)
     }
 
     /// Fill the scoring part of `s`: speed-ups, early stop, thresholds and templates.

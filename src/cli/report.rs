@@ -10,7 +10,6 @@ use clap::Args;
 
 use super::scan::ScanOptions;
 use tokenaudit::report::{self, ReportSettings};
-use tokenaudit::vocab::{Format, LoadOptions};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -22,12 +21,8 @@ pub struct ReportArgs {
     /// tokenizer audit (and whatever result files are given).
     #[arg(long, short = 't', value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
-    /// Force the tokenizer format instead of detecting it.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
-    pub format: Option<Format>,
-    /// tiktoken family preset (see `audit --help`).
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub format: super::flags::TokenizerFormatFlags,
     /// The HTML file to write.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
@@ -51,7 +46,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: String,
     /// Candidates per forward pass during verification.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = tokenaudit::verify::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
     /// A `pause --csv` ranking to show.
     #[arg(long, value_name = "FILE")]
@@ -68,10 +63,7 @@ impl ReportArgs {
         ReportSettings {
             model: self.model.clone(),
             tokenizer: self.tokenizer.clone(),
-            load: LoadOptions {
-                format: self.format,
-                preset: self.preset.clone(),
-            },
+            load: self.format.load_options(),
             title: self.title.clone(),
             percentile: o.percentile,
             indicator: o.indicator,

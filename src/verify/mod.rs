@@ -180,7 +180,7 @@ impl VerifySettings {
             dtype: None,
             ids,
             scoring: ScoreOptions {
-                batch_size: 64,
+                batch_size: DEFAULT_BATCH_SIZE,
                 kv_cache: true,
                 prefix_cache: true,
                 steps: 3,
@@ -196,15 +196,24 @@ impl VerifySettings {
     /// Refuse settings no run can honour: an empty batch, or thresholds out of order
     /// (the verdicts would overlap). Every front end calls this before [`run`].
     pub fn validate(&self) -> Result<()> {
-        if self.scoring.batch_size == 0 {
-            anyhow::bail!("--batch-size must be at least 1");
-        }
-        let t = &self.thresholds;
-        if !(t.strong <= t.under && t.under <= t.trained) {
-            anyhow::bail!("thresholds must satisfy --strong <= --under <= --trained");
-        }
-        Ok(())
+        check_scoring(self.scoring.batch_size, &self.thresholds)
     }
+}
+
+/// Candidates per forward pass unless told otherwise: large enough to keep the cores
+/// busy on small models, small enough that a batch's KV cache stays in memory.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+
+/// The checks of [`VerifySettings::validate`] on their own, for front ends that check
+/// flags before the settings exist.
+pub fn check_scoring(batch_size: usize, t: &Thresholds) -> Result<()> {
+    if batch_size == 0 {
+        anyhow::bail!("--batch-size must be at least 1");
+    }
+    if !(t.strong <= t.under && t.under <= t.trained) {
+        anyhow::bail!("thresholds must satisfy --strong <= --under <= --trained");
+    }
+    Ok(())
 }
 
 /// What a verification run found.

@@ -3,7 +3,6 @@
 //! one process would disturb. The driver is `driver.rs`; results are in docs/faults.md.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 mod driver;
 
