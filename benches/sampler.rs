@@ -1,4 +1,4 @@
-//! Sampler overhead (issue 7): one sampling step (max, entropy, varentropy, state, min-p /
+//! Sampler overhead: one sampling step (max, entropy, varentropy, state, min-p /
 //! top-k / top-p, draw) on a 128,256-logit row against one single-token decode step of a
 //! candle-transformers Llama with that vocabulary, KV cache on, CPU. Target: ≤ 3%.
 //!

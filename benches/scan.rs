@@ -1,4 +1,4 @@
-//! Scan at Llama-3-8B scale (issue 4): `scan` on a generated checkpoint with
+//! Scan at Llama-3-8B scale: `scan` on a generated checkpoint with
 //! Llama-3-8B-sized embeddings (128256 × 4096 bf16, untied, sharded in two files, plus a
 //! 12 GiB dummy tensor that must never be read), against the time to read the same
 //! embedding bytes once from the page cache, measured in the same run.

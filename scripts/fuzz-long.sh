@@ -3,9 +3,10 @@
 #
 #   scripts/fuzz-long.sh                 # 20x the CI case counts, a fresh random seed
 #   TOKENAUDIT_FUZZ_SCALE=100 scripts/fuzz-long.sh
-#   TOKENAUDIT_FUZZ_SEED=1234 scripts/fuzz-long.sh fuzz_gguf fuzz_spm   # repeat a run, some binaries
+#   TOKENAUDIT_FUZZ_SEED=1234 scripts/fuzz-long.sh gguf spm   # repeat a run, some targets
 #
-# Every fuzz binary (tests/fuzz_*.rs) runs under /usr/bin/time, which gives its peak RSS.
+# Every fuzz target (a module of the fuzz binary, tests/fuzz/*.rs) runs in its own process
+# under /usr/bin/time, which gives its peak RSS.
 # The per-target summaries (cases, ok/error counts, slowest case, peak heap of one case)
 # and the catalogue of error messages seen are left in target/tmp/fuzz-report/*.txt; a
 # failing case's input is saved in target/tmp/fuzz-failures/ (the test output names the
@@ -25,31 +26,31 @@ if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
     targets=()
-    for f in tests/fuzz_*.rs; do targets+=("$(basename "$f" .rs)"); done
+    for f in tests/fuzz/*.rs; do
+        t="$(basename "$f" .rs)"
+        case "$t" in main | driver) ;; *) targets+=("$t") ;; esac
+    done
 fi
 
 rm -rf target/tmp/fuzz-report target/tmp/fuzz-failures
-args=()
-for t in "${targets[@]}"; do args+=(--test "$t"); done
-# Build once; read each test binary's path from cargo's output.
-build_log=$(cargo test --release "${args[@]}" --no-run 2>&1) || {
+# Build once; read the fuzz binary's path from cargo's output.
+build_log=$(cargo test --release --test fuzz --no-run 2>&1) || {
     echo "$build_log"
     exit 1
 }
+exe=$(echo "$build_log" | sed -n "s/.*(\(target\/release\/deps\/fuzz-[0-9a-f]*\)).*/\1/p" | tail -1)
+if [ -z "$exe" ]; then
+    echo "fuzz-long: no fuzz binary found in cargo's output" >&2
+    exit 1
+fi
 
 status=0
 for t in "${targets[@]}"; do
-    exe=$(echo "$build_log" | sed -n "s/.*(\(target\/release\/deps\/${t}-[0-9a-f]*\)).*/\1/p" | tail -1)
-    if [ -z "$exe" ]; then
-        echo "fuzz-long: no binary found for $t" >&2
-        status=1
-        continue
-    fi
     echo "== $t"
     log="target/tmp/fuzz-report/$t.log"
     mkdir -p target/tmp/fuzz-report
     set +e
-    /usr/bin/time -f "$t: peak RSS %M KiB, %e s wall" "$exe" >"$log" 2>&1
+    /usr/bin/time -f "$t: peak RSS %M KiB, %e s wall" "$exe" "$t::" >"$log" 2>&1
     rc=$?
     set -e
     grep -E "^(test |failures:|---- )|panicked|input saved|minimal input|peak RSS" "$log" || true

@@ -1,4 +1,4 @@
-//! The tokenizer audit (BRIEF §3): decode every id, re-encode the text, and sort the id
+//! The tokenizer audit (docs/methods.md §3): decode every id, re-encode the text, and sort the id
 //! into the published categories; count bytes, specials, unreachable and partial-UTF-8
 //! tokens exactly as the published tables define them.
 
@@ -193,7 +193,7 @@ pub fn raw_is_special(raw: &str) -> bool {
         && !raw.starts_with("<0x")
 }
 
-/// Categorize one id (rules of BRIEF §3, first match wins).
+/// Categorize one id (rules of docs/methods.md §3, first match wins).
 pub fn categorize(vocab: &Vocab, guard: &Guard, id: u32) -> (String, Vec<u32>, Category) {
     let decoded = guard.decode(vocab, id);
     let reencoded = guard.encode(vocab, &decoded);

@@ -15,7 +15,7 @@
 //!   make it encode text to the ids the model was trained on.
 //!
 //! Everything is read and checked before the output file is created, and the file is
-//! written through [`crate::output::write_atomic`], so a failure leaves nothing behind.
+//! written through [`crate::util::fs::write_atomic`], so a failure leaves nothing behind.
 
 mod hparams;
 mod tensors;
@@ -128,7 +128,7 @@ pub fn run(s: &ExportSettings) -> Result<ExportReport> {
     }
 
     let mut bytes = 0;
-    crate::output::write_atomic(&s.out, |out| {
+    crate::util::fs::write_atomic(&s.out, |out| {
         bytes = w.write(out, |i, spec, out| {
             tensors[i].write_data(&ck, spec.ggml_type, out)
         })?;

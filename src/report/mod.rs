@@ -135,7 +135,7 @@ impl Report {
     /// Render and write the page atomically; returns its size in bytes.
     pub fn write(&self, path: &Path) -> Result<usize> {
         let page = self.render()?;
-        crate::output::write_atomic(path, |w| {
+        crate::util::fs::write_atomic(path, |w| {
             std::io::Write::write_all(w, page.as_bytes())?;
             Ok(())
         })?;

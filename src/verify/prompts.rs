@@ -1,4 +1,4 @@
-//! The three verification prompts (BRIEF §5), tokenized once with a placeholder token and
+//! The three verification prompts (docs/methods.md §5), tokenized once with a placeholder token and
 //! filled with each candidate's id, so the candidate is exactly one token wherever it
 //! appears — even ids that no text encodes to.
 

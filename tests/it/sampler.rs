@@ -1,4 +1,4 @@
-//! Sampler math on hand-computed distributions (issue 7, BRIEF §8): entropy and varentropy
+//! Sampler math on hand-computed distributions (docs/methods.md §8, docs/sampler.md): entropy and varentropy
 //! in bits, min-p at the cut-off, top-k/top-p order, adaptive temperature never raising the
 //! temperature, every entropix state, pause spacing, and seeded determinism across runs and
 //! thread pools.
