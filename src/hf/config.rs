@@ -121,6 +121,19 @@ impl Config {
         v.as_u64().and_then(|x| u32::try_from(x).ok())
     }
 
+    /// Every id of a token-id key that may be one id or a list (`eos_token_id`: models
+    /// with several end-of-turn tokens list them all).
+    pub fn token_ids(&self, key: &str) -> Vec<u32> {
+        let Some(v) = self.get(key) else {
+            return Vec::new();
+        };
+        let one = |x: &Value| x.as_u64().and_then(|x| u32::try_from(x).ok());
+        match v.as_array() {
+            Some(a) => a.iter().filter_map(one).collect(),
+            None => one(v).into_iter().collect(),
+        }
+    }
+
     /// The whole config as an architecture's own struct (candle-transformers' configs),
     /// naming the file on a missing or mistyped field.
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, HfError> {

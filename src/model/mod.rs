@@ -114,6 +114,10 @@ pub struct ModelInfo {
     pub hidden_size: usize,
     /// Transformer blocks (0 when a served model's config is unknown).
     pub layers: usize,
+    /// The ids at which greedy decoding stops, as Hugging Face `generate` stops
+    /// (generation_config.json's `eos_token_id`, else config.json's; a GGUF's
+    /// `tokenizer.ggml.eos_token_id`). Empty when the model names none.
+    pub eos_ids: Vec<u32>,
     /// The dtype forward passes run in.
     pub dtype: DType,
     /// Where forward passes run (CPU for a served model: not here).
@@ -208,6 +212,21 @@ fn arch_of(config: &Config, path: &Path) -> Result<&'static Spec> {
     )
 }
 
+/// The end-of-sequence ids of an HF model directory: generation_config.json's when it
+/// names them (what `generate` uses), else config.json's.
+pub fn eos_ids(dir: &Path, config: Option<&Config>) -> Result<Vec<u32>> {
+    let gen = dir.join("generation_config.json");
+    if gen.is_file() {
+        if let Some(g) = Config::read(&gen)? {
+            let ids = g.token_ids("eos_token_id");
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+        }
+    }
+    Ok(config.map(|c| c.token_ids("eos_token_id")).unwrap_or_default())
+}
+
 /// Safetensors files of the model: `model.safetensors`, or the shards of the index (read
 /// by [`ShardIndex`], so its size bound and shard-name check apply here too).
 fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -264,6 +283,7 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
         max_positions: need("max_position_embeddings")?,
         hidden_size: need("hidden_size")?,
         layers: need("num_hidden_layers")?,
+        eos_ids: eos_ids(dir, Some(&config))?,
         dtype,
         device: device.clone(),
     };

@@ -48,6 +48,14 @@ pub fn served_info(
         max_positions: field("max_position_embeddings").unwrap_or(1 << 20),
         hidden_size: field("hidden_size").unwrap_or(0),
         layers: field("num_hidden_layers").unwrap_or(0),
+        eos_ids: {
+            let ids = super::eos_ids(dir, config.as_ref())?;
+            if ids.is_empty() {
+                vocab.eos_id.into_iter().collect()
+            } else {
+                ids
+            }
+        },
         dtype: DType::F32,
         device: Device::Cpu,
     })
