@@ -3,7 +3,7 @@
 //! `tokenaudit export-gguf`. Verdicts must agree with the in-process candle path for
 //! every token the engine's top log-probabilities decide.
 
-use crate::common::engine::server;
+use crate::common::engine::{one_at_a_time, server};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +31,6 @@ fn ok(o: Output) -> Output {
     o
 }
 
-/// One engine test at a time: each starts a server and clients that would otherwise fight
-/// over the CI machine's two cores (and the timeouts inside the tests).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The model as GGUF (f32, so llama.cpp computes in the same precision as candle on CPU)
 /// and a server with 4 slots of the model's 128 positions.

@@ -2,7 +2,7 @@
 //! engine that dies. Every failure is a clear error with a non-zero exit, no panic, and
 //! the rows finished before it stay in the CSV, so a rerun loses nothing.
 
-use crate::common::engine::fake;
+use crate::common::engine::{fake, one_at_a_time};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -138,6 +138,8 @@ fn malformed_json_is_a_clear_error_and_keeps_finished_rows() {
 
 #[test]
 fn slow_engine_times_out_with_retries() {
+    // Its time bound must not meet a real engine's load from another module.
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
     let eng = FakeEngine::start(Fault::Slow(Duration::from_secs(5)), 30);
@@ -152,6 +154,7 @@ fn slow_engine_times_out_with_retries() {
 
 #[test]
 fn unavailable_engine_is_retried_until_it_answers() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
     let eng = FakeEngine::start(Fault::Unavailable(3), 10);
