@@ -391,8 +391,8 @@ fn choose_reference(
     }
     let ids = reference::first_pass(out, prepared, &pool);
     let source = format!(
-        "fallback, {why}: reference-free pass, the {} rows lowest on out_cos_pc against \
-         the mean of the rows lowest on out_cos_pc against the mean row ({}% of {} tokens)",
+        "fallback, {why}: reference-free pass, the {} rows lowest on out_cos_pc measured \
+         against the rows lowest on out_cos_pc against the mean row ({}% of {} tokens each)",
         ids.len(),
         reference::FIRST_PASS_FRACTION * 100.0,
         pool.len()
