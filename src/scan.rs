@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::audit::{self, AuditReport, ByteKind, Category};
-use crate::indicators::{self, stats, Indicator, Indicators};
+use crate::indicators::{self, reference, stats, Indicator, Indicators};
 use crate::vocab::{self, LoadOptions, PieceKind, Vocab};
 use crate::weights::Checkpoint;
 
@@ -25,7 +25,72 @@ pub struct ScanSettings {
     pub embedding: Option<String>,
     pub unembedding: Option<String>,
     pub reference_ids: Option<Vec<u32>>,
+    /// How reference rows are chosen when `reference_ids` is `None`.
+    pub reference: ReferenceRule,
     pub counts: Option<PathBuf>,
+}
+
+/// How the reference rows are chosen when no ids are given (`--reference`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReferenceRule {
+    /// The rows the tokenizer cannot produce; the fallback only when there are none.
+    #[default]
+    Auto,
+    /// The fallback as if the tokenizer named no rows: near-duplicate clusters, else the
+    /// reference-free pass.
+    Fallback,
+    /// The reference-free pass, skipping the other rules.
+    FirstPass,
+}
+
+impl ReferenceRule {
+    pub const ALL: [ReferenceRule; 3] = [
+        ReferenceRule::Auto,
+        ReferenceRule::Fallback,
+        ReferenceRule::FirstPass,
+    ];
+    /// The `--reference` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferenceRule::Auto => "auto",
+            ReferenceRule::Fallback => "fallback",
+            ReferenceRule::FirstPass => "first-pass",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ReferenceRule> {
+        ReferenceRule::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Which rule gave the reference rows (`reference_kind` in the JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceKind {
+    /// `--reference-ids`.
+    Given,
+    /// Rows the tokenizer cannot produce ([`auto_reference`]).
+    Auto,
+    /// Fallback: clusters of near-duplicate rows.
+    NearDuplicates,
+    /// Fallback: the reference-free pass.
+    FirstPass,
+}
+
+impl ReferenceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferenceKind::Given => "given",
+            ReferenceKind::Auto => "auto",
+            ReferenceKind::NearDuplicates => "near_duplicates",
+            ReferenceKind::FirstPass => "first_pass",
+        }
+    }
+    /// Whether the rows came from the fallback rather than from the tokenizer or the user.
+    pub fn is_fallback(self) -> bool {
+        matches!(
+            self,
+            ReferenceKind::NearDuplicates | ReferenceKind::FirstPass
+        )
+    }
 }
 
 impl ScanSettings {
@@ -39,6 +104,7 @@ impl ScanSettings {
             embedding: None,
             unembedding: None,
             reference_ids: None,
+            reference: ReferenceRule::Auto,
             counts: None,
         }
     }
@@ -92,7 +158,12 @@ pub struct ScanReport {
     /// Percentile rank of the main indicator among OK tokens, per row.
     pub percentile_rank: Vec<f64>,
     pub candidates: Vec<u32>,
+    /// The reference rows and why they were chosen, in one line.
     pub reference_source: String,
+    /// Which rule gave the reference rows.
+    pub reference_kind: ReferenceKind,
+    /// Near-duplicate clusters, when they gave the reference (each sorted).
+    pub reference_clusters: Vec<Vec<u32>>,
     /// Training-token count per row, when `--counts` was given.
     pub counts: Option<Vec<Option<u64>>>,
     pub evaluation: Option<Evaluation>,
@@ -165,7 +236,7 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
             input.rows
         );
     }
-    let (reference, reference_source) = match &s.reference_ids {
+    let chosen = match &s.reference_ids {
         Some(ids) => {
             if let Some(bad) = ids.iter().find(|&&i| i as usize >= input.rows) {
                 bail!(
@@ -173,17 +244,24 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
                     input.rows
                 );
             }
-            (ids.clone(), format!("given: {} ids", ids.len()))
+            if ids.is_empty() {
+                bail!("--reference-ids: no ids given");
+            }
+            Chosen {
+                ids: ids.clone(),
+                source: format!("given: {} ids", ids.len()),
+                kind: ReferenceKind::Given,
+                clusters: Vec::new(),
+            }
         }
-        None => auto_reference(&vocab, &audit, input.rows),
+        None => choose_reference(s.reference, &vocab, &audit, output, &prepared),
     };
-    if reference.is_empty() {
-        bail!(
-            "{}: no reference unused tokens found (no unreachable, reserved, unused-byte or \
-             padding rows); give some with --reference-ids",
-            s.model.display()
-        );
-    }
+    let Chosen {
+        ids: reference,
+        source: reference_source,
+        kind: reference_kind,
+        clusters: reference_clusters,
+    } = chosen;
     let ind = indicators::finish(input.rows, in_norm, output, &reference, prepared);
     let main = s.indicator.unwrap_or(Indicator::default_for(tied));
     let values = ind.get(main);
@@ -230,6 +308,8 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
         percentile_rank,
         candidates,
         reference_source,
+        reference_kind,
+        reference_clusters,
         counts,
         evaluation,
         indicators: ind,
@@ -238,12 +318,101 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
     })
 }
 
+/// Reference rows with the rule that gave them.
+struct Chosen {
+    ids: Vec<u32>,
+    source: String,
+    kind: ReferenceKind,
+    clusters: Vec<Vec<u32>>,
+}
+
+/// The reference rows by `rule` (docs/methods.md §4): the rows the tokenizer cannot
+/// produce, else near-duplicate clusters among the OK tokens, else the reference-free
+/// pass. Never empty for a matrix with at least one OK token.
+fn choose_reference(
+    rule: ReferenceRule,
+    vocab: &Vocab,
+    audit: &AuditReport,
+    out: &crate::weights::Matrix,
+    prepared: &indicators::Prepared,
+) -> Chosen {
+    let mut why = String::new();
+    if rule == ReferenceRule::Auto {
+        let (ids, how) = auto_reference(vocab, audit, out.rows);
+        if !ids.is_empty() {
+            return Chosen {
+                ids,
+                source: how,
+                kind: ReferenceKind::Auto,
+                clusters: Vec::new(),
+            };
+        }
+        why = "no unreachable, reserved, unused, control or padding rows".to_string();
+    } else {
+        why.push_str(&format!("forced by --reference {}", rule.name()));
+    }
+    // The pool: tokens that re-encode to themselves (the candidates' pool), else every row.
+    let mut pool: Vec<u32> = audit
+        .tokens
+        .iter()
+        .filter(|t| t.category.is_ok() && (t.id as usize) < out.rows)
+        .map(|t| t.id)
+        .collect();
+    if pool.is_empty() {
+        pool = (0..out.rows as u32).collect();
+    }
+    if rule != ReferenceRule::FirstPass {
+        let clusters = reference::near_duplicates(out, &pool);
+        if !clusters.is_empty() {
+            let mut ids: Vec<u32> = clusters.iter().flatten().copied().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let source = format!(
+                "fallback, {why}: {} near-duplicate rows (cosine >= {}) in {} cluster{} of \
+                 >= {} rows",
+                ids.len(),
+                reference::DUP_COSINE,
+                clusters.len(),
+                if clusters.len() == 1 { "" } else { "s" },
+                reference::MIN_CLUSTER
+            );
+            return Chosen {
+                ids,
+                source,
+                kind: ReferenceKind::NearDuplicates,
+                clusters,
+            };
+        }
+        why.push_str(&format!(
+            "; no near-duplicate clusters (cosine >= {}, >= {} rows)",
+            reference::DUP_COSINE,
+            reference::MIN_CLUSTER
+        ));
+    }
+    let ids = reference::first_pass(out, prepared, &pool);
+    let source = format!(
+        "fallback, {why}: reference-free pass, the {} rows lowest on out_cos_pc measured \
+         against the rows lowest on out_cos_pc against the mean row ({}% of {} tokens each)",
+        ids.len(),
+        reference::FIRST_PASS_FRACTION * 100.0,
+        pool.len()
+    );
+    Chosen {
+        ids,
+        source,
+        kind: ReferenceKind::FirstPass,
+        clusters: Vec::new(),
+    }
+}
+
 /// Rows the tokenizer can never produce: the published reference set for the unembedding
 /// indicators. Unreachable tokens, byte tokens that valid UTF-8 never contains, pieces
-/// declared unused, reserved/unused specials, and padding rows past the vocabulary.
+/// declared unused (GGUF `token_type` UNUSED), reserved/unused specials, control pieces
+/// that no text produces, and rows with no token (holes, padding rows past the
+/// vocabulary). Empty for many recent byte-level vocabularies: see [`ReferenceRule`].
 pub fn auto_reference(vocab: &Vocab, audit: &AuditReport, rows: usize) -> (Vec<u32>, String) {
     let mut set = BTreeSet::new();
-    let (mut unreach, mut bytes, mut unused, mut reserved) = (0, 0, 0, 0);
+    let (mut unreach, mut bytes, mut unused, mut reserved, mut control) = (0, 0, 0, 0, 0);
     for t in &audit.tokens {
         let lower = t.raw.to_ascii_lowercase();
         if t.category.is_unreachable() {
@@ -256,6 +425,10 @@ pub fn auto_reference(vocab: &Vocab, audit: &AuditReport, rows: usize) -> (Vec<u
             && (lower.contains("reserved") || lower.contains("unused"))
         {
             reserved += set.insert(t.id) as usize;
+        } else if vocab.kinds.get(t.id as usize) == Some(&PieceKind::Control) && !t.category.is_ok()
+        {
+            // A control piece (GGUF/SentencePiece type CONTROL) that no text produces.
+            control += set.insert(t.id) as usize;
         }
     }
     // Ids with no token: holes in the vocabulary and padding rows past its end.
@@ -265,10 +438,13 @@ pub fn auto_reference(vocab: &Vocab, audit: &AuditReport, rows: usize) -> (Vec<u
             padding += set.insert(id) as usize;
         }
     }
-    let how = format!(
+    let mut how = format!(
         "auto: {unreach} unreachable, {bytes} invalid-UTF-8 bytes, {unused} unused pieces, \
          {reserved} reserved specials, {padding} rows without a token"
     );
+    if control > 0 {
+        how.push_str(&format!(", {control} control pieces no text produces"));
+    }
     (set.into_iter().collect(), how)
 }
 

@@ -8,7 +8,7 @@ use clap::Args;
 
 use tokenaudit::indicators::Indicator;
 use tokenaudit::output;
-use tokenaudit::scan::{self, ScanSettings};
+use tokenaudit::scan::{self, ReferenceRule, ScanSettings};
 use tokenaudit::vocab::LoadOptions;
 
 #[derive(Debug, Args)]
@@ -49,8 +49,19 @@ pub struct ScanOptions {
     /// Comma-separated ids known to be unused, for the unembedding indicators
     /// (default: derived from the audit: unreachable, invalid-UTF-8 bytes, reserved
     /// specials, padding rows).
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "IDS",
+        value_delimiter = ',',
+        conflicts_with = "reference"
+    )]
     pub reference_ids: Option<Vec<u32>>,
+    /// How reference rows are chosen without --reference-ids: auto (the rows the
+    /// tokenizer cannot produce; when there are none, the fallback), fallback (as if there
+    /// were none: clusters of near-duplicate rows, else a reference-free pass), first-pass
+    /// (the reference-free pass only). See docs/methods.md §4.
+    #[arg(long, value_name = "RULE", default_value = "auto", value_parser = parse_reference)]
+    pub reference: ReferenceRule,
     /// token_id,count CSV of the training data: adds a count column and scores each
     /// indicator against "never seen" (ROC AUC, precision and recall of the candidates).
     #[arg(long, value_name = "FILE")]
@@ -73,6 +84,7 @@ impl ScanOptions {
         s.embedding = self.embedding.clone();
         s.unembedding = self.unembedding.clone();
         s.reference_ids = self.reference_ids.clone();
+        s.reference = self.reference;
         s.counts = self.counts.clone();
         s.validate()?;
         Ok(s)
@@ -84,6 +96,16 @@ fn parse_indicator(s: &str) -> std::result::Result<Indicator, String> {
         let names: Vec<&str> = Indicator::ALL.iter().map(|i| i.name()).collect();
         format!(
             "unknown indicator '{s}' (expected one of {})",
+            names.join(", ")
+        )
+    })
+}
+
+fn parse_reference(s: &str) -> std::result::Result<ReferenceRule, String> {
+    ReferenceRule::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = ReferenceRule::ALL.iter().map(|r| r.name()).collect();
+        format!(
+            "unknown reference rule '{s}' (expected one of {})",
             names.join(", ")
         )
     })

@@ -9,6 +9,7 @@
 //! models is a direction shared by all rows that hides the difference.
 
 pub mod pca;
+pub mod reference;
 pub mod stats;
 
 use rayon::prelude::*;
@@ -185,10 +186,16 @@ pub fn prepare(out: &Matrix) -> Prepared {
 }
 
 pub fn finish_output(out: &Matrix, reference: &[u32], p: Prepared) -> OutputIndicators {
-    let Prepared { mu, u, pca_rows } = p;
     let m_ref = mean_of_rows(out, reference);
+    finish_output_mean(out, &m_ref, p)
+}
+
+/// [`finish_output`] against a given reference mean `m_ref` instead of the mean of
+/// reference rows (the reference-free pass measures against the mean of every row).
+pub fn finish_output_mean(out: &Matrix, m_ref: &[f64], p: Prepared) -> OutputIndicators {
+    let Prepared { mu, u, pca_rows } = p;
     // Reference mean after removing the component, and after centring.
-    let mref_dot_u: f64 = stats::dot64(&m_ref, &u);
+    let mref_dot_u: f64 = stats::dot64(m_ref, &u);
     let m_pc: Vec<f64> = m_ref
         .iter()
         .zip(&u)
@@ -203,8 +210,8 @@ pub fn finish_output(out: &Matrix, reference: &[u32], p: Prepared) -> OutputIndi
             .collect::<Vec<f32>>()
     };
     let targets = stats::Targets {
-        m: f32s(&m_ref),
-        m_unit: unit(&m_ref),
+        m: f32s(m_ref),
+        m_unit: unit(m_ref),
         mu: f32s(&mu),
         mc_unit: unit(&m_c),
         u: f32s(&u),

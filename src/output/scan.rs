@@ -100,6 +100,10 @@ pub fn to_json(r: &ScanReport) -> serde_json::Value {
         "candidates": r.candidates.len(),
         "reference_ids": r.indicators.reference_ids.len(),
         "reference_source": r.reference_source,
+        "reference_kind": r.reference_kind.name(),
+        "reference_fallback": r.reference_kind.is_fallback(),
+        "reference_rows": r.indicators.reference_ids,
+        "reference_clusters": r.reference_clusters.iter().map(|c| c.len()).collect::<Vec<_>>(),
         "pca_rows": r.indicators.pca_rows,
         "audit_counts": r.audit.counts,
     });
@@ -120,6 +124,9 @@ pub fn to_json(r: &ScanReport) -> serde_json::Value {
 
 /// Lowest tokens listed in the readable summary.
 const LOWEST: usize = 20;
+/// Near-duplicate clusters listed in the summary, and ids shown per cluster.
+const CLUSTERS: usize = 5;
+const CLUSTER_IDS: usize = 16;
 
 /// The readable summary: the model's facts, the threshold and the lowest candidates.
 pub fn write_summary(r: &ScanReport, out: &mut dyn Write) -> Result<()> {
@@ -150,12 +157,39 @@ pub fn write_summary(r: &ScanReport, out: &mut dyn Write) -> Result<()> {
             "rows         {extra} embedding rows have no token (padding)"
         )?;
     }
-    writeln!(
-        out,
-        "reference    {} unused rows ({})",
-        r.indicators.reference_ids.len(),
-        r.reference_source
-    )?;
+    if r.reference_kind.is_fallback() {
+        writeln!(
+            out,
+            "reference    {} rows ({})",
+            r.indicators.reference_ids.len(),
+            r.reference_source
+        )?;
+        for (k, c) in r.reference_clusters.iter().enumerate().take(CLUSTERS) {
+            let shown: Vec<String> = c.iter().take(CLUSTER_IDS).map(|i| i.to_string()).collect();
+            let more = if c.len() > CLUSTER_IDS { " …" } else { "" };
+            writeln!(
+                out,
+                "             cluster {}: {} rows: {}{more}",
+                k + 1,
+                c.len(),
+                shown.join(" ")
+            )?;
+        }
+        if r.reference_clusters.len() > CLUSTERS {
+            writeln!(
+                out,
+                "             … and {} more clusters",
+                r.reference_clusters.len() - CLUSTERS
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "reference    {} unused rows ({})",
+            r.indicators.reference_ids.len(),
+            r.reference_source
+        )?;
+    }
     writeln!(
         out,
         "indicator    {} (low = under-trained); threshold {:.6} = {} percentile of OK tokens",
