@@ -18,12 +18,16 @@ pub enum CorpusKind {
     /// An arithmetic data set; documents are the records' texts.
     Arith(ArithFormat),
     /// One language of a parallel corpus; one document per sentence (no newline).
-    Pud { lang: String },
+    Pud {
+        /// The language code, the file's stem (`en` for `en.txt`).
+        lang: String,
+    },
     /// Numbers made up in the run (seeded).
     Generated,
 }
 
 impl CorpusKind {
+    /// The name the JSON and CSV outputs use, stable across versions.
     pub fn name(&self) -> &'static str {
         match self {
             CorpusKind::Text => "text",
@@ -47,6 +51,7 @@ pub enum ArithFormat {
 }
 
 impl ArithFormat {
+    /// The name tables show, stable across versions.
     pub fn name(self) -> &'static str {
         match self {
             ArithFormat::Gpt3 => "gpt3",
@@ -69,6 +74,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// The key the JSON and CSV outputs use, stable across versions.
     pub fn key(self) -> &'static str {
         match self {
             RecordKind::Problem => "problem",
@@ -76,6 +82,7 @@ impl RecordKind {
             RecordKind::Calc => "calc",
         }
     }
+    /// What is compared with what, for a reader of the tables.
     pub fn describe(self) -> &'static str {
         match self {
             RecordKind::Problem => "question operands → answer",
@@ -88,14 +95,21 @@ impl RecordKind {
 /// A number inside a corpus: document index and index into that document's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NumRef {
+    /// Index into [`Corpus::docs`].
     pub doc: usize,
+    /// Index into that document's [`Corpus::numbers`].
     pub idx: usize,
 }
 
+/// One arithmetic record: references to its numbers rather than copies, so their cuts
+/// come from encoding the whole document as a model sees it.
 #[derive(Debug, Clone)]
 pub struct ArithRecord {
+    /// Where the operands and answer were found.
     pub kind: RecordKind,
+    /// The numbers the answer is computed from, in the order written.
     pub operands: Vec<NumRef>,
+    /// The result.
     pub answer: NumRef,
 }
 
@@ -104,23 +118,30 @@ pub struct ArithRecord {
 pub struct Corpus {
     /// Short name for tables (the file name, or the language code).
     pub name: String,
+    /// The file read, `None` for generated numbers.
     pub path: Option<PathBuf>,
+    /// How the documents were cut from the file.
     pub kind: CorpusKind,
+    /// The texts encoded, each on its own (a record's numbers are cut in context).
     pub docs: Vec<String>,
     /// Numbers of each document that records point at (empty for plain text).
     pub numbers: Vec<Vec<Number>>,
+    /// Arithmetic records found in the documents (empty for plain text and PUD).
     pub records: Vec<ArithRecord>,
     /// GSM8K calculator annotations that could not be read as `numbers = number`.
     pub skipped: usize,
 }
 
 impl Corpus {
+    /// Bytes of all documents, the denominator of bytes per token.
     pub fn bytes(&self) -> usize {
         self.docs.iter().map(|d| d.len()).sum()
     }
+    /// Whitespace-separated words of all documents, the denominator of tokens per word.
     pub fn words(&self) -> usize {
         self.docs.iter().map(|d| d.split_whitespace().count()).sum()
     }
+    /// The document a reference points into and the number there.
     pub fn number(&self, r: NumRef) -> (&str, &Number) {
         (&self.docs[r.doc], &self.numbers[r.doc][r.idx])
     }

@@ -12,18 +12,25 @@ use super::scheme::Scheme;
 /// Sums over the documents of one corpus for one tokenizer and scheme.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TextStats {
+    /// Documents measured.
     pub docs: u64,
+    /// Bytes of those documents, for bytes per token.
     pub bytes: u64,
+    /// Whitespace-separated words, for tokens per word (fertility).
     pub words: u64,
+    /// Tokens of the whole documents, digits or not.
     pub tokens: u64,
-    /// Digit runs ("numbers") and the tokens and digits they took.
+    /// Digit runs ("numbers").
     pub numbers: u64,
+    /// Tokens the digit runs took.
     pub number_tokens: u64,
+    /// Digits of the digit runs.
     pub digits: u64,
     /// Digit-group shape (`3+3+1`) → count, over all digit runs.
     pub shapes: BTreeMap<String, u64>,
     /// Groups the scheme made, and how many of them the vocabulary had to cut further.
     pub groups: u64,
+    /// Of [`groups`](Self::groups), those the vocabulary cut further.
     pub split_groups: u64,
 }
 
@@ -36,6 +43,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 impl TextStats {
+    /// Sums of two parts of one corpus, so documents can be measured in parallel.
     pub fn merge(mut self, o: TextStats) -> TextStats {
         self.docs += o.docs;
         self.bytes += o.bytes;
@@ -51,18 +59,23 @@ impl TextStats {
         self.split_groups += o.split_groups;
         self
     }
+    /// Tokens per digit run: the headline cost of a scheme (NaN without numbers).
     pub fn tokens_per_number(&self) -> f64 {
         ratio(self.number_tokens, self.numbers)
     }
+    /// Compression of the whole text (NaN without tokens).
     pub fn bytes_per_token(&self) -> f64 {
         ratio(self.bytes, self.tokens)
     }
+    /// Fertility, comparable across languages of a parallel corpus (NaN without words).
     pub fn tokens_per_word(&self) -> f64 {
         ratio(self.tokens, self.words)
     }
+    /// Tokens per document, per sentence for PUD (NaN without documents).
     pub fn tokens_per_doc(&self) -> f64 {
         ratio(self.tokens, self.docs)
     }
+    /// Digits a number token holds on average (NaN without numbers).
     pub fn digits_per_token(&self) -> f64 {
         ratio(self.digits, self.number_tokens)
     }
@@ -152,6 +165,7 @@ pub fn split_groups(cut: &Cut, groups: &[usize]) -> usize {
 /// Arithmetic records of one kind in one corpus, for one tokenizer and scheme.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArithStats {
+    /// Records measured, integer or not.
     pub records: u64,
     /// Records whose numbers are all integers: alignment is measured on these.
     pub integer_records: u64,
@@ -159,16 +173,23 @@ pub struct ArithStats {
     pub answer_longer: u64,
     /// Integer records whose answer's cuts line up with every operand's.
     pub aligned: u64,
+    /// Of those, the ones whose answer is longer: a carry into a new place is where
+    /// left-to-right grouping goes wrong.
     pub aligned_when_longer: u64,
+    /// Answers measured (one per record).
     pub answers: u64,
+    /// Tokens the answers took.
     pub answer_tokens: u64,
+    /// Operands measured, over all records.
     pub operands: u64,
+    /// Tokens the operands took.
     pub operand_tokens: u64,
     /// Answer shape → count.
     pub answer_shapes: BTreeMap<String, u64>,
 }
 
 impl ArithStats {
+    /// Sums of two parts of one corpus, so documents can be measured in parallel.
     pub fn merge(mut self, o: ArithStats) -> ArithStats {
         self.records += o.records;
         self.integer_records += o.integer_records;
@@ -184,24 +205,31 @@ impl ArithStats {
         }
         self
     }
+    /// Share of integer records whose answer lines up (NaN without integer records).
     pub fn aligned_rate(&self) -> f64 {
         ratio(self.aligned, self.integer_records)
     }
+    /// Share of integer records with a longer answer, to read the alignment rate
+    /// against (NaN without integer records).
     pub fn answer_longer_rate(&self) -> f64 {
         ratio(self.answer_longer, self.integer_records)
     }
+    /// Alignment among records with a longer answer (NaN without any).
     pub fn aligned_when_longer_rate(&self) -> f64 {
         ratio(self.aligned_when_longer, self.answer_longer)
     }
+    /// Alignment among integer records whose answer is not longer (NaN without any).
     pub fn aligned_when_not_longer_rate(&self) -> f64 {
         ratio(
             self.aligned - self.aligned_when_longer,
             self.integer_records - self.answer_longer,
         )
     }
+    /// Tokens per answer (NaN without records).
     pub fn tokens_per_answer(&self) -> f64 {
         ratio(self.answer_tokens, self.answers)
     }
+    /// Tokens per operand (NaN without operands).
     pub fn tokens_per_operand(&self) -> f64 {
         ratio(self.operand_tokens, self.operands)
     }
@@ -251,6 +279,7 @@ pub struct Coverage {
     /// For length 1, 2, 3 (index 0, 1, 2): strings of that many digits (leading zeros
     /// included: 10, 100, 1000) that are one token.
     pub single: [u32; 3],
+    /// For each length: all strings of that many digits (10, 100, 1000).
     pub total: [u32; 3],
     /// For each length: number of tokens → how many strings took that many.
     pub fallback: [BTreeMap<usize, u32>; 3],
@@ -318,7 +347,9 @@ pub fn probe_text(a: &str, b: &str) -> String {
 /// How one tokenizer and scheme cut both sides of one pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeCut {
+    /// The smaller number, with its pieces.
     pub left: Cut,
+    /// The larger number, with its pieces.
     pub right: Cut,
     /// The fractional digits of both sides are cut at the same places (counted from the
     /// decimal point) up to the shorter one's last digit.

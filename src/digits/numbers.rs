@@ -50,6 +50,8 @@ pub fn has_digit(text: &str) -> bool {
 /// A number found in arithmetic text: its byte span and whether it is an integer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Number {
+    /// Byte range in the text, separators and decimal point included, so a cut covers
+    /// the whole number as written.
     pub span: Range<usize>,
     /// No decimal point (thousands commas allowed).
     pub integer: bool,
@@ -60,6 +62,7 @@ impl Number {
     pub fn digits<'a>(&self, text: &'a str) -> impl Iterator<Item = char> + 'a {
         text[self.span.clone()].chars().filter(|c| is_digit(*c))
     }
+    /// How many digits it has, separators not counted (which operand is longest).
     pub fn digit_count(&self, text: &str) -> usize {
         self.digits(text).count()
     }
@@ -120,9 +123,11 @@ pub struct Cut {
 }
 
 impl Cut {
+    /// Tokens the span took, digit-holding or not.
     pub fn tokens(&self) -> usize {
         self.digits.len()
     }
+    /// Digits of the span (separators not counted).
     pub fn digit_count(&self) -> usize {
         self.digits.iter().map(|&d| d as usize).sum()
     }
@@ -216,7 +221,9 @@ fn slice(text: &str, a: usize, b: usize) -> &str {
 
 /// The token offsets of one encoding, with what is needed to read cuts from them.
 pub struct Encoded<'a> {
+    /// The text that was encoded.
     pub text: &'a str,
+    /// Per token: its byte range in [`text`](Self::text).
     pub offsets: &'a [(usize, usize)],
     /// Per token: is it a bare space marker?
     pub space: Vec<bool>,

@@ -15,80 +15,124 @@ use crate::vocab::Vocab;
 
 /// A tokenizer to compare, with the name it has in tables.
 pub struct NamedVocab<'a> {
+    /// The name in tables, JSON and CSV (unique within one run).
     pub name: String,
+    /// The loaded tokenizer.
     pub vocab: &'a Vocab,
 }
 
 /// What the report says about each tokenizer.
 #[derive(Debug, Clone)]
 pub struct TokInfo {
+    /// The name given in [`NamedVocab`].
     pub name: String,
+    /// The file or directory it was loaded from.
     pub path: String,
+    /// The tokenizer file format.
     pub format: String,
+    /// What the loader found about it, for the reader.
     pub detail: String,
+    /// Number of ids.
     pub vocab_size: usize,
+    /// Digit strings the vocabulary holds as one token, before any scheme.
     pub coverage: Coverage,
     /// Where each scheme's digit stage went in this pipeline.
     pub placements: Vec<(Scheme, Placement)>,
 }
 
+/// What the report says about each corpus: its size, without the documents.
 #[derive(Debug, Clone)]
 pub struct CorpusInfo {
+    /// The name in tables.
     pub name: String,
+    /// The file read, `None` for generated numbers.
     pub path: Option<String>,
+    /// How its documents were cut.
     pub kind: CorpusKind,
+    /// Documents.
     pub docs: usize,
+    /// Bytes of all documents.
     pub bytes: usize,
+    /// Whitespace-separated words of all documents.
     pub words: usize,
+    /// Arithmetic records per kind.
     pub records: BTreeMap<RecordKind, usize>,
+    /// Annotations that could not be used (see [`Corpus::skipped`]).
     pub skipped: usize,
 }
 
+/// Text statistics of one corpus under one tokenizer and scheme; indices, not names,
+/// into the report's lists.
 #[derive(Debug, Clone)]
 pub struct TextResult {
+    /// Index into [`DigitsReport::corpora`].
     pub corpus: usize,
+    /// Index into [`DigitsReport::tokenizers`].
     pub tokenizer: usize,
+    /// The scheme measured.
     pub scheme: Scheme,
+    /// What was counted.
     pub stats: TextStats,
 }
 
+/// Arithmetic statistics of one record kind of one corpus under one tokenizer and
+/// scheme.
 #[derive(Debug, Clone)]
 pub struct ArithResult {
+    /// Index into [`DigitsReport::corpora`].
     pub corpus: usize,
+    /// The record kind, since a GSM8K corpus has two.
     pub kind: RecordKind,
+    /// Index into [`DigitsReport::tokenizers`].
     pub tokenizer: usize,
+    /// The scheme measured.
     pub scheme: Scheme,
+    /// What was counted.
     pub stats: ArithStats,
 }
 
+/// One decimal pair of the probe under one tokenizer and scheme.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
+    /// The smaller and the larger number (see [`PROBE_PAIRS`]).
     pub pair: (String, String),
+    /// Index into [`DigitsReport::tokenizers`].
     pub tokenizer: usize,
+    /// The scheme measured.
     pub scheme: Scheme,
+    /// How both sides were cut.
     pub cut: ProbeCut,
 }
 
 /// Everything one run measured.
 #[derive(Debug, Clone)]
 pub struct DigitsReport {
+    /// The tokenizers, in the order given.
     pub tokenizers: Vec<TokInfo>,
+    /// The schemes, in the order compared.
     pub schemes: Vec<Scheme>,
+    /// The corpora, in the order read.
     pub corpora: Vec<CorpusInfo>,
+    /// One result per corpus, tokenizer and scheme.
     pub text: Vec<TextResult>,
+    /// One result per record kind found, tokenizer and scheme.
     pub arith: Vec<ArithResult>,
+    /// One result per probe pair, tokenizer and scheme.
     pub probe: Vec<ProbeResult>,
     /// The seed of the generated numbers, when they were used.
     pub seed: Option<u64>,
 }
 
 impl DigitsReport {
+    /// The text statistics of one cell of the comparison, for tables laid out by hand.
     pub fn text_for(&self, corpus: usize, tokenizer: usize, scheme: Scheme) -> Option<&TextStats> {
         self.text
             .iter()
             .find(|r| r.corpus == corpus && r.tokenizer == tokenizer && r.scheme == scheme)
             .map(|r| &r.stats)
     }
+    /// The arithmetic statistics of one cell of the comparison, `None` when the corpus
+    /// has no records of that kind.
     pub fn arith_for(
         &self,
         corpus: usize,

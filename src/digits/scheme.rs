@@ -35,6 +35,7 @@ pub enum Scheme {
 
 /// The digit class the schemes cut (the tokenizers' own regexes use the same class).
 pub const ONE_PATTERN: &str = r"\p{N}";
+/// Greedy groups of up to three digits, as cl100k and Llama-3 split them.
 pub const L2R_PATTERN: &str = r"\p{N}{1,3}";
 /// A group of 1–3 digits followed by a multiple of three digits and then no digit:
 /// `\p{N}{1,3}(?=(?:\p{N}{3})*(?!\p{N}))`, written with a constant-size first digit so
@@ -42,6 +43,7 @@ pub const L2R_PATTERN: &str = r"\p{N}{1,3}";
 pub const R2L_PATTERN: &str = r"\p{N}\p{N}?\p{N}?(?=(?:\p{N}{3})*(?!\p{N}))";
 
 impl Scheme {
+    /// Every scheme, in the default order of the comparison (the baseline first).
     pub const ALL: [Scheme; 4] = [Scheme::Own, Scheme::One, Scheme::L2r, Scheme::R2l];
 
     /// The short key used on the command line and in CSV/JSON: `own`, `1`, `l2r`, `r2l`.
@@ -161,6 +163,7 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// Where the stage went, in words for the tables and the JSON.
     pub fn describe(self) -> &'static str {
         match self {
             Placement::None => "tokenizer's own pipeline",
@@ -217,12 +220,16 @@ pub fn apply(tokenizer: &Tokenizer, scheme: Scheme) -> Result<(Tokenizer, Placem
 /// is): dispatching such lines to a second, unchanged copy of the tokenizer was measured
 /// slower, because two copies of a large vocabulary share the CPU caches badly.
 pub struct Schemed {
+    /// The scheme applied.
     pub scheme: Scheme,
+    /// Where its digit stage went, reported since it changes what the scheme does.
     pub placement: Placement,
+    /// The pipeline with the stage.
     pub tokenizer: Tokenizer,
 }
 
 impl Schemed {
+    /// The tokenizer under `scheme`; an error when the stage cannot be built.
     pub fn new(tokenizer: &Tokenizer, scheme: Scheme) -> Result<Schemed, String> {
         let (tokenizer, placement) = apply(tokenizer, scheme)?;
         Ok(Schemed {

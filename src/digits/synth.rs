@@ -11,9 +11,11 @@ use super::numbers::numbers;
 pub struct Rng(u64);
 
 impl Rng {
+    /// The generator for a seed: the same seed draws the same numbers.
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
