@@ -1,41 +1,67 @@
 //! The digit-scheme section, from `digits --json`: the tokenizers' digit coverage, the
 //! text and arithmetic metrics per scheme as tables and charts, and the decimal probe.
 //!
-//! The JSON is read field by field with defaults, so a field added or missing later
-//! leaves a dash in a cell rather than failing the report.
+//! The JSON is read through the schema its writer uses ([`crate::digits::json`]): a file
+//! that does not fit is refused when it is read, and a ratio the file has as `null` (a
+//! zero denominator) leaves a dash in its cell.
 
 use anyhow::Result;
 use maud::{html, Markup};
-use serde_json::Value;
 
 use super::html::{num, pct, text_markup};
 use super::plots::{self, Series};
 use super::{figure, legend, Section};
+use crate::digits::json::{ArithRow, DigitsJson, TextRow};
 
-fn s(v: &Value, k: &str) -> String {
-    match v.get(k) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(x) => x.to_string(),
+/// A row of the text or arithmetic metrics: where it was measured, so one table and chart
+/// code serves both.
+trait MetricRow {
+    fn source(&self) -> &str;
+    fn tokenizer(&self) -> &str;
+    fn scheme(&self) -> &str;
+}
+
+impl MetricRow for TextRow {
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn tokenizer(&self) -> &str {
+        &self.tokenizer
+    }
+    fn scheme(&self) -> &str {
+        &self.scheme
     }
 }
 
-fn f(v: &Value, k: &str) -> f64 {
-    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+impl MetricRow for ArithRow {
+    fn source(&self) -> &str {
+        &self.source
+    }
+    fn tokenizer(&self) -> &str {
+        &self.tokenizer
+    }
+    fn scheme(&self) -> &str {
+        &self.scheme
+    }
 }
 
-fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| a.as_slice())
-        .unwrap_or(&[])
+/// A metric column: the field it shows (`null` in the file is a dash), its heading, and
+/// whether it is a rate (shown as a percentage).
+type Column<'a, R> = (fn(&R) -> Option<f64>, &'a str, bool);
+
+/// A metric's value for the table and chart: NaN where the file has `null`.
+fn value<R>(r: &R, get: fn(&R) -> Option<f64>) -> f64 {
+    get(r).unwrap_or(f64::NAN)
 }
 
 /// Distinct values of a key, in first-seen order.
-fn distinct(rows: &[Value], k: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+fn distinct<'a, R: 'a>(
+    rows: impl IntoIterator<Item = &'a R>,
+    k: impl Fn(&'a R) -> &'a str,
+) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
     for r in rows {
-        let x = s(r, k);
+        let x = k(r);
         if !out.contains(&x) {
             out.push(x);
         }
@@ -44,44 +70,42 @@ fn distinct(rows: &[Value], k: &str) -> Vec<String> {
 }
 
 /// Scheme keys in the order the JSON lists them, with their labels.
-fn schemes(d: &Value) -> Vec<(String, String)> {
-    arr(d, "schemes")
+fn schemes(d: &DigitsJson) -> Vec<(String, String)> {
+    d.schemes
         .iter()
         .map(|x| {
-            let key = s(x, "key");
-            let label = s(x, "label");
-            (key.clone(), if label.is_empty() { key } else { label })
+            let label = if x.label.is_empty() { &x.key } else { &x.label };
+            (x.key.clone(), label.clone())
         })
         .collect()
 }
 
 /// Metrics of one section, per source: a table (tokenizer × scheme) and a chart of one
 /// headline metric (schemes across, one bar per tokenizer).
-fn metric_block(
-    d: &Value,
-    rows: &[Value],
-    cols: &[(&str, &str, bool)],
-    headline: (&str, &str),
+fn metric_block<R: MetricRow>(
+    d: &DigitsJson,
+    rows: &[R],
+    cols: &[Column<R>],
+    headline: (fn(&R) -> Option<f64>, &str),
 ) -> Result<Markup> {
     let schemes = schemes(d);
     let label = |k: &str| label_of(&schemes, k);
     let mut blocks = Vec::new();
-    for src in distinct(rows, "source") {
-        let sub: Vec<&Value> = rows.iter().filter(|r| s(r, "source") == src).collect();
-        let owned: Vec<Value> = sub.iter().map(|v| (*v).clone()).collect();
-        let toks = distinct(&owned, "tokenizer");
-        let keys = distinct(&owned, "scheme");
+    for src in distinct(rows, R::source) {
+        let sub: Vec<&R> = rows.iter().filter(|r| r.source() == src).collect();
+        let toks = distinct(sub.iter().copied(), R::tokenizer);
+        let keys = distinct(sub.iter().copied(), R::scheme);
         let series: Vec<Series> = toks
             .iter()
             .enumerate()
             .map(|(i, t)| Series {
-                name: t.clone(),
+                name: t.to_string(),
                 values: keys
                     .iter()
                     .map(|k| {
                         sub.iter()
-                            .find(|r| s(r, "tokenizer") == *t && s(r, "scheme") == *k)
-                            .map(|r| f(r, headline.0))
+                            .find(|r| r.tokenizer() == *t && r.scheme() == *k)
+                            .map(|r| value(*r, headline.0))
                             .unwrap_or(f64::NAN)
                     })
                     .collect(),
@@ -114,10 +138,10 @@ fn metric_block(
                         tbody {
                             @for r in &sub {
                                 tr {
-                                    td { (s(r, "tokenizer")) }
-                                    td { (label(&s(r, "scheme"))) }
-                                    @for (k, _, is_rate) in cols {
-                                        td.n { (if *is_rate { pct(f(r, k)) } else { num(f(r, k)) }) }
+                                    td { (r.tokenizer()) }
+                                    td { (label(r.scheme())) }
+                                    @for (get, _, is_rate) in cols {
+                                        td.n { (if *is_rate { pct(value(*r, *get)) } else { num(value(*r, *get)) }) }
                                     }
                                 }
                             }
@@ -136,34 +160,37 @@ fn metric_block(
     Ok(html! { @for b in &blocks { (b) } })
 }
 
-pub(crate) fn section(d: &Value) -> Result<Section> {
-    let toks = arr(d, "tokenizers");
+/// The section, from a `digits --json` file read back by its schema.
+pub(crate) fn section(d: &DigitsJson) -> Result<Section> {
+    let toks = &d.tokenizers;
     let schemes = schemes(d);
-    let text = arr(d, "text");
-    let arith = arr(d, "arith");
-    let probe = arr(d, "probe");
+    let probe = &d.probe;
     let text_block = metric_block(
         d,
-        text,
+        &d.text,
         &[
-            ("tokens_per_number", "tokens / number", false),
-            ("digits_per_token", "digits / token", false),
-            ("bytes_per_token", "bytes / token", false),
-            ("tokens_per_word", "tokens / word", false),
-            ("split_group_rate", "split groups", true),
+            (|r: &TextRow| r.tokens_per_number, "tokens / number", false),
+            (|r: &TextRow| r.digits_per_token, "digits / token", false),
+            (|r: &TextRow| r.bytes_per_token, "bytes / token", false),
+            (|r: &TextRow| r.tokens_per_word, "tokens / word", false),
+            (|r: &TextRow| r.split_group_rate, "split groups", true),
         ],
-        ("tokens_per_number", "tokens per number"),
+        (|r: &TextRow| r.tokens_per_number, "tokens per number"),
     )?;
     let arith_block = metric_block(
         d,
-        arith,
+        &d.arith,
         &[
-            ("aligned_rate", "aligned", true),
-            ("answer_longer_rate", "answer longer", true),
-            ("tokens_per_answer", "tokens / answer", false),
-            ("tokens_per_operand", "tokens / operand", false),
+            (|r: &ArithRow| r.aligned_rate, "aligned", true),
+            (|r: &ArithRow| r.answer_longer_rate, "answer longer", true),
+            (|r: &ArithRow| r.tokens_per_answer, "tokens / answer", false),
+            (
+                |r: &ArithRow| r.tokens_per_operand,
+                "tokens / operand",
+                false,
+            ),
         ],
-        ("aligned_rate", "share of aligned answers"),
+        (|r: &ArithRow| r.aligned_rate, "share of aligned answers"),
     )?;
     let body = html! {
         p.note { "Read from the digit-scheme comparison (" code { "tokenaudit digits --json" } ")." }
@@ -178,18 +205,16 @@ pub(crate) fn section(d: &Value) -> Result<Section> {
                 tbody {
                     @for t in toks {
                         tr {
-                            td { (s(t, "name")) }
-                            td { (s(t, "format")) }
-                            td.n { (s(t, "vocab_size")) }
-                            @for c in arr(t, "coverage").iter().take(3) {
-                                td.n { (s(c, "single")) " / " (s(c, "total")) }
+                            td { (t.name) }
+                            td { (t.format) }
+                            td.n { (t.vocab_size) }
+                            @for c in t.coverage.iter().take(3) {
+                                td.n { (c.single) " / " (c.total) }
                             }
                             td {
-                                @if let Some(m) = t.get("expresses").and_then(Value::as_object) {
-                                    @for (k, v) in m {
-                                        @if v.as_bool() == Some(true) {
-                                            (label_of(&schemes, k)) " "
-                                        }
+                                @for (k, e) in &t.expresses {
+                                    @if *e {
+                                        (label_of(&schemes, k)) " "
                                     }
                                 }
                             }
@@ -200,11 +225,11 @@ pub(crate) fn section(d: &Value) -> Result<Section> {
             p.note { "“single”: numbers of that many digits that are one token; “expresses”: schemes whose \
                       every digit group is one token of this vocabulary." }
         }
-        @if !text.is_empty() {
+        @if !d.text.is_empty() {
             h3 { "Numbers in text" }
             (text_block)
         }
-        @if !arith.is_empty() {
+        @if !d.arith.is_empty() {
             h3 { "Arithmetic" }
             p.note { "“aligned”: the answer's tokens line up with the operands' digit groups." }
             (arith_block)
@@ -216,11 +241,11 @@ pub(crate) fn section(d: &Value) -> Result<Section> {
                 tbody {
                     @for p in probe {
                         tr {
-                            td { (s(p, "tokenizer")) }
-                            td { (label_of(&schemes, &s(p, "scheme"))) }
-                            td { (cut(p, "left")) }
-                            td { (cut(p, "right")) }
-                            td { (s(p, "fraction_aligned")) }
+                            td { (p.tokenizer) }
+                            td { (label_of(&schemes, &p.scheme)) }
+                            td { (cut(&p.left, &p.left_cut)) }
+                            td { (cut(&p.right, &p.right_cut)) }
+                            td { (p.fraction_aligned) }
                         }
                     }
                 }
@@ -244,10 +269,6 @@ fn label_of(schemes: &[(String, String)], key: &str) -> String {
 }
 
 /// A number and how it was cut, e.g. `9.11` → `9|.|11`.
-fn cut(p: &Value, side: &str) -> Markup {
-    let pieces: Vec<String> = arr(p, &format!("{side}_cut"))
-        .iter()
-        .map(|x| x.as_str().unwrap_or("").to_string())
-        .collect();
-    html! { (s(p, side)) " → " (text_markup(&pieces.join("|"))) }
+fn cut(number: &str, pieces: &[String]) -> Markup {
+    html! { (number) " → " (text_markup(&pieces.join("|"))) }
 }
