@@ -9,10 +9,10 @@ use clap::Args;
 use super::flags::ModelFlags;
 use tokenaudit::eval::{self, data::Task, EvalSettings, DEFAULT_PROBLEMS};
 use tokenaudit::generate::{self, GenOptions, DEFAULT_MAX_TOKENS};
+use tokenaudit::model::LoadedModel;
 use tokenaudit::output;
 use tokenaudit::pause::{self, PauseSettings};
 use tokenaudit::sampler::{self, Sampler, SamplerConfig, SamplerKind};
-use tokenaudit::model::LoadedModel;
 use tokenaudit::verify::{IdSource, VerifySettings};
 
 /// Sampler flags, named like llama.cpp's.
@@ -109,7 +109,8 @@ impl SamplerFlags {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
+    /// quantized models: llama, qwen2, qwen3, phi3, gemma3).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// The prompt.
@@ -176,7 +177,8 @@ pub fn run_generate(a: GenerateArgs) -> Result<()> {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
+    /// quantized models: llama, qwen2, qwen3, phi3, gemma3).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// gsm8k (question/answer with `#### N`) or arith (GPT-3 context/completion).

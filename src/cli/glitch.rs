@@ -15,7 +15,8 @@ use tokenaudit::verify::IdSource;
 
 #[derive(Debug, Args)]
 pub struct GlitchArgs {
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
+    /// quantized models: llama, qwen2, qwen3, phi3, gemma3).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// The final glitch-token CSV: every embedding row with its indicators, and the

@@ -13,7 +13,8 @@ use tokenaudit::verify::IdSource;
 
 #[derive(Debug, Args)]
 pub struct PauseArgs {
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
+    /// quantized models: llama, qwen2, qwen3, phi3, gemma3).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Text file whose lines are the contexts the insertion is measured on (default: the

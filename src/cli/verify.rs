@@ -12,7 +12,8 @@ use tokenaudit::verify::{self, IdSource};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
+    /// quantized models: llama, qwen2, qwen3, phi3, gemma3).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Verify the candidate rows of a `scan --csv` file.

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use candle_core::{DType, Device};
 
-use super::{served_info, Lm, ModelInfo};
+use super::{quantized, served_info, Lm, ModelInfo};
 use crate::audit::{self, AuditReport};
 use crate::hf::{Config, TokenizerConfig};
 use crate::openai::vocab_check::{self, VocabCheck};
@@ -126,6 +126,7 @@ impl LoadedModel {
             );
         }
         let bos = wants_bos(s.model, &vocab);
+        let warnings = gguf_notes(s.model, &info);
         Ok(LoadedModel {
             runtime: Runtime::Local(lm),
             info,
@@ -133,7 +134,7 @@ impl LoadedModel {
             audit,
             bos,
             vocab_check: None,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
@@ -159,11 +160,34 @@ impl LoadedModel {
     }
 }
 
-/// Whether prompts start with BOS: the tokenizer's post-processor adds it, or
+/// What a person should know about a GGUF run in process (its context cut to what
+/// candle's model takes).
+fn gguf_notes(model: &Path, info: &ModelInfo) -> Vec<String> {
+    if !quantized::is_gguf(model) {
+        return Vec::new();
+    }
+    let context = crate::gguf::GgufFile::open(model)
+        .ok()
+        .and_then(|f| quantized::facts(&f).context);
+    quantized::notes(info, context)
+}
+
+/// Whether prompts start with BOS: for a GGUF model, its `tokenizer.ggml.add_bos_token`
+/// when set (what llama.cpp does); else the tokenizer's post-processor adds it, or
 /// tokenizer_config.json says `add_bos_token: true` (as Llama tokenizers do). The BOS id
-/// comes from the tokenizer, else config.json; a sidecar that cannot be read counts as
-/// saying nothing.
+/// comes from the tokenizer, else config.json (or the GGUF's `bos_token_id`); a sidecar
+/// that cannot be read counts as saying nothing.
 pub fn wants_bos(model_dir: &Path, vocab: &Vocab) -> Option<u32> {
+    if quantized::is_gguf(model_dir) {
+        if let Ok(f) = crate::gguf::GgufFile::open(model_dir) {
+            let facts = quantized::facts(&f);
+            match facts.add_bos {
+                Some(false) => return None,
+                Some(true) => return vocab.bos_id.or(facts.bos),
+                None => {}
+            }
+        }
+    }
     let bos = vocab.bos_id.or_else(|| {
         let cfg = Config::read_in(model_dir).ok()??;
         cfg.u64("bos_token_id").map(|b| b as u32)

@@ -8,12 +8,17 @@
 //! reference-counted, so a fork costs nothing until new keys are appended), which is how a
 //! template's shared prefix is computed once and reused for every batch of candidates.
 //!
+//! A `.gguf` file (detected by its magic) is run through candle's quantized models instead
+//! ([`quantized`]: llama, qwen2, qwen3, phi3, gemma3), its hyper-parameters from the
+//! file's metadata.
+//!
 //! [`LoadedModel`] is the model and tokenizer that `verify`, `pause`, `generate` and `eval`
 //! share, in process or behind a serving engine ([`served_info`]).
 
 pub mod llama;
 pub mod loaded;
 pub mod phi3;
+pub mod quantized;
 pub mod qwen2;
 mod served;
 
@@ -37,6 +42,8 @@ pub enum Arch {
     Qwen2,
     /// Phi-3 ([`phi3`]).
     Phi3,
+    /// A GGUF file through candle's quantized models ([`quantized`]).
+    Gguf(quantized::QArch),
 }
 
 /// What dispatch needs of an architecture file: the names that select it and its loader.
@@ -64,9 +71,12 @@ impl Arch {
             .expect("every Arch has a Spec in ARCHS")
     }
 
-    /// The short name shown in reports and JSON (`llama`, `qwen2`, `phi3`).
+    /// The short name shown in reports and JSON (`llama`, `qwen2`, `phi3`, `gguf:llama`…).
     pub fn name(self) -> &'static str {
-        self.spec().name
+        match self {
+            Arch::Gguf(q) => q.name(),
+            _ => self.spec().name,
+        }
     }
 }
 
@@ -224,7 +234,9 @@ pub fn eos_ids(dir: &Path, config: Option<&Config>) -> Result<Vec<u32>> {
             }
         }
     }
-    Ok(config.map(|c| c.token_ids("eos_token_id")).unwrap_or_default())
+    Ok(config
+        .map(|c| c.token_ids("eos_token_id"))
+        .unwrap_or_default())
 }
 
 /// Safetensors files of the model: `model.safetensors`, or the shards of the index (read
@@ -252,10 +264,15 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Load the model in `dir` on `device`. `dtype` defaults to f32 on CPU (candle's CPU
-/// kernels are fastest and exact there) and to the checkpoint's dtype on CUDA.
+/// kernels are fastest and exact there) and to the checkpoint's dtype on CUDA. A GGUF
+/// file instead of a directory runs through candle's quantized models
+/// ([`quantized::load`]).
 pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, ModelInfo)> {
+    if quantized::is_gguf(dir) {
+        return quantized::load(dir, device, dtype);
+    }
     if !dir.is_dir() {
-        bail!("{}: not a model directory", dir.display());
+        bail!("{}: not a model directory or a GGUF file", dir.display());
     }
     let config = Config::require_in(dir)?;
     let spec = arch_of(&config, dir)?;

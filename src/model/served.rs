@@ -17,6 +17,9 @@ pub fn served_info(
     vocab: &crate::vocab::Vocab,
     ep: &crate::openai::Endpoint,
 ) -> Result<ModelInfo> {
+    if super::quantized::is_gguf(dir) {
+        return gguf_info(dir, vocab, ep);
+    }
     let config = if dir.join("config.json").is_file() {
         Config::read_in(dir)?
     } else {
@@ -36,14 +39,7 @@ pub fn served_info(
     Ok(ModelInfo {
         dir: dir.to_path_buf(),
         arch: None,
-        served: Some(format!(
-            "{}{}",
-            ep.url,
-            ep.model
-                .as_deref()
-                .map(|m| format!(" model {m}"))
-                .unwrap_or_default()
-        )),
+        served: Some(engine(ep)),
         vocab_size,
         max_positions: field("max_position_embeddings").unwrap_or(1 << 20),
         hidden_size: field("hidden_size").unwrap_or(0),
@@ -55,6 +51,52 @@ pub fn served_info(
             } else {
                 ids
             }
+        },
+        dtype: DType::F32,
+        device: Device::Cpu,
+    })
+}
+
+fn engine(ep: &crate::openai::Endpoint) -> String {
+    format!(
+        "{}{}",
+        ep.url,
+        ep.model
+            .as_deref()
+            .map(|m| format!(" model {m}"))
+            .unwrap_or_default()
+    )
+}
+
+/// A served model given as the GGUF file the engine serves: its metadata says what a
+/// model directory's config.json would.
+fn gguf_info(
+    path: &Path,
+    vocab: &crate::vocab::Vocab,
+    ep: &crate::openai::Endpoint,
+) -> Result<ModelInfo> {
+    let f = super::quantized::facts(&crate::gguf::GgufFile::open(path)?);
+    let vocab_size = f.vocab_size.unwrap_or(vocab.len());
+    if vocab.len() > vocab_size {
+        bail!(
+            "{}: the tokenizer has {} ids but the model's token_embd has {vocab_size} rows: \
+             the tokenizer does not match the model",
+            vocab.source.display(),
+            vocab.len()
+        );
+    }
+    Ok(ModelInfo {
+        dir: path.to_path_buf(),
+        arch: None,
+        served: Some(engine(ep)),
+        vocab_size,
+        max_positions: f.context.unwrap_or(1 << 20),
+        hidden_size: f.hidden.unwrap_or(0),
+        layers: f.layers.unwrap_or(0),
+        eos_ids: if f.eos_ids.is_empty() {
+            vocab.eos_id.into_iter().collect()
+        } else {
+            f.eos_ids
         },
         dtype: DType::F32,
         device: Device::Cpu,

@@ -12,6 +12,7 @@ mod digits;
 mod export_gguf;
 mod formats_agree;
 mod generate;
+mod gguf_model;
 mod gguf_vectors;
 mod openai_engine;
 mod openai_faults;
