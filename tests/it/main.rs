@@ -15,6 +15,7 @@ mod generate;
 mod gguf_vectors;
 mod openai_engine;
 mod openai_faults;
+mod quantized;
 mod report;
 mod sampler;
 mod scan;
