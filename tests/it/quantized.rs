@@ -288,6 +288,21 @@ fn check(f: &Figures, bits: u32) {
     }
 }
 
+/// Every planted never-trained row is among the lowest 2 % by in_norm and by out_cos_pc.
+fn planted_are_lowest(ty: &str, s: &Scan, never_trained: &[u32]) {
+    for (k, name) in [(0, "in_norm"), (2, "out_cos_pc")] {
+        let low = bottom(&s.cols[k]);
+        let missed = never_trained
+            .iter()
+            .filter(|&&i| !low.contains(&(i as usize)))
+            .count();
+        assert_eq!(
+            missed, 0,
+            "{ty}: {missed} planted rows above the bottom 2% by {name}"
+        );
+    }
+}
+
 /// `src`'s token_embd and output quantized by candle into block type `B` (ggml id `id`),
 /// in a GGUF holding just the two matrices (the tokenizer is then `dir`'s).
 fn candle_quantize<B: GgmlType>(src: &Path, out: &Path, id: u32) {
@@ -327,9 +342,8 @@ fn quantized_embeddings_scan_like_f32() {
     let base = scan(&f32_file, &reference, &root.join("f32.csv")).expect("scan f32");
     assert_eq!(scanned_dtype(&base), "f32");
     assert_eq!(base.cols[0].len(), vocab);
-    // The planted rows are the lowest in_norm rows: the bottom 2 % holds all of them.
-    let low = bottom(&base.cols[0]);
-    assert!(never_trained.iter().all(|&i| low.contains(&(i as usize))));
+    // The planted rows are the lowest rows: the bottom 2 % holds all of them.
+    planted_are_lowest("f32", &base, &never_trained);
 
     let mut rows = Vec::new();
     for case in CASES {
@@ -343,6 +357,7 @@ fn quantized_embeddings_scan_like_f32() {
             case.ty,
             "llama-quantize wrote another type"
         );
+        planted_are_lowest(case.ty, &s, &never_trained);
         let f = compare(case.ty, bits_per_weight(case.ty), &s, &base);
         rows.push((f, case.bits));
         std::fs::remove_file(&out).unwrap();
@@ -358,6 +373,7 @@ fn quantized_embeddings_scan_like_f32() {
         let s = scan_with(&out, Some(&dir), &reference, &csv)
             .unwrap_or_else(|e| panic!("scan {}: {e}", case.ty));
         assert_eq!(scanned_dtype(&s), case.ty);
+        planted_are_lowest(case.ty, &s, &never_trained);
         let f = compare(case.ty, bits_per_weight(case.ty), &s, &base);
         rows.push((f, case.bits));
         std::fs::remove_file(&out).unwrap();
