@@ -35,8 +35,10 @@ pub const Q8_0: TypeInfo = t(8, "q8_0", 32, 34);
 /// bfloat16, the storage type of most recent checkpoints.
 pub const BF16: TypeInfo = t(30, "bf16", 1, 2);
 
-/// Every type this crate can size, from gguf-py's `GGML_QUANT_SIZES`. Q8_1 is left out:
-/// its block size changed over time and it never appears in model files.
+/// Every type llama.cpp's ggml defines (`enum ggml_type` in ggml.h and the block sizes of
+/// `type_traits` in ggml.c, llama.cpp as vendored by llama-cpp-python 0.3.36), in id order.
+/// The ids ggml has retired are in [`REMOVED`] instead: no current file holds them and ggml
+/// no longer gives them a size.
 pub const TYPES: &[TypeInfo] = &[
     F32,
     F16,
@@ -45,6 +47,7 @@ pub const TYPES: &[TypeInfo] = &[
     t(6, "q5_0", 32, 22),
     t(7, "q5_1", 32, 24),
     Q8_0,
+    t(9, "q8_1", 32, 36),
     t(10, "q2_K", 256, 84),
     t(11, "q3_K", 256, 110),
     t(12, "q4_K", 256, 144),
@@ -69,6 +72,23 @@ pub const TYPES: &[TypeInfo] = &[
     t(34, "tq1_0", 256, 54),
     t(35, "tq2_0", 256, 66),
     t(39, "mxfp4", 32, 17),
+    t(40, "nvfp4", 64, 36),
+    t(41, "q1_0", 128, 18),
+    t(42, "q2_0", 64, 18),
+];
+
+/// The ids ggml once had and has retired, with their old names: Q4_2 and Q4_3 (dropped in
+/// 2023) and the repacked Q4_0/IQ4_NL layouts that are now done at load time. ggml gives
+/// them no block size, so files holding them cannot be sized; messages still name them.
+pub const REMOVED: &[(u32, &str)] = &[
+    (4, "q4_2"),
+    (5, "q4_3"),
+    (31, "q4_0_4_4"),
+    (32, "q4_0_4_8"),
+    (33, "q4_0_8_8"),
+    (36, "iq4_nl_4_4"),
+    (37, "iq4_nl_4_8"),
+    (38, "iq4_nl_8_8"),
 ];
 
 /// The type with this id, when the table knows it. Files from newer llama.cpp versions
@@ -77,9 +97,20 @@ pub fn info(id: u32) -> Option<&'static TypeInfo> {
     TYPES.iter().find(|t| t.id == id)
 }
 
-/// The name of a ggml type id ("q8_0"), or "unknown", for messages.
+/// The name of a ggml type id ("q8_0"; a retired one's old name), or "unknown" for an id
+/// newer than this table, for messages.
 pub fn name(id: u32) -> &'static str {
-    info(id).map_or("unknown", |t| t.name)
+    info(id).map(|t| t.name).unwrap_or_else(|| {
+        REMOVED
+            .iter()
+            .find(|&&(r, _)| r == id)
+            .map_or("unknown", |&(_, n)| n)
+    })
+}
+
+/// Whether `id` is one of ggml's retired types ([`REMOVED`]).
+pub fn is_removed(id: u32) -> bool {
+    REMOVED.iter().any(|&(r, _)| r == id)
 }
 
 /// (values per block, bytes per block) of a ggml type id, when known.
@@ -102,5 +133,15 @@ mod tests {
         }
         assert_eq!(name(1000), "unknown");
         assert_eq!(block_size(8), Some((32, 34)));
+        // Every id below ggml's GGML_TYPE_COUNT (43) is either sized or retired.
+        for id in 0..43 {
+            assert!(
+                info(id).is_some() != is_removed(id),
+                "id {id}: in TYPES and REMOVED, or in neither"
+            );
+        }
+        assert_eq!(name(4), "q4_2");
+        assert_eq!(block_size(4), None);
+        assert!(TYPES.windows(2).all(|w| w[0].id < w[1].id));
     }
 }

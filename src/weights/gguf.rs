@@ -16,8 +16,9 @@ pub const GGUF_INPUT: &str = "token_embd.weight";
 pub const GGUF_OUTPUT: &str = "output.weight";
 
 /// The named tensor of a GGUF file as a matrix of a type we can decode. The type comes
-/// from the ggml table through [`DType::from_ggml`]; anything else (k-quants and the
-/// like) is refused with the list of what we read, rather than decoded wrongly.
+/// from the ggml table through [`DType::from_ggml`]; anything else (the i-quants, the
+/// ternary and fp4 types, which candle cannot dequantize, and ids newer than the table,
+/// named "unknown") is refused with the list of what we read, rather than decoded wrongly.
 pub fn matrix<'a>(g: &'a GgufFile, name: &str) -> Result<Matrix<'a>> {
     let info = g.tensor(name).ok_or_else(|| WeightsError::TensorNotFound {
         path: g.path.clone(),

@@ -59,7 +59,9 @@ impl<'a> Matrix<'a> {
         }
         let row_bytes = dtype.row_bytes(cols).ok_or_else(|| {
             shape_err(format!(
-                "a row of {cols} values cannot be stored as {dtype} (q8_0 needs a multiple of 32)"
+                "a row of {cols} values cannot be stored as {dtype}: its rows hold whole \
+                 blocks of {} values",
+                dtype.block_size()
             ))
         })?;
         let need = rows.checked_mul(row_bytes);

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod quantize;
 pub mod writers;
 
 use std::path::PathBuf;

@@ -1003,9 +1003,9 @@ fn gguf_catalogue() {
     let out = |cols: u64| tiny_tensor("output.weight", &[cols, 8], 0, cols as usize * 8 * 4);
     w.catalogue(vec![
         row(
-            "the embedding as q4_0",
-            with_tensors(&[tiny_tensor("token_embd.weight", &[64, 8], 2, 2 * 18 * 8)]),
-            "has dtype q4_0 (ggml type 2), which is not a float type we can read",
+            "the embedding as iq4_nl",
+            with_tensors(&[tiny_tensor("token_embd.weight", &[64, 8], 20, 2 * 18 * 8)]),
+            "has dtype iq4_nl (ggml type 20), which is not a float type we can read",
         ),
         row(
             "the embedding 3-D [64, 8, 2]",

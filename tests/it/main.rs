@@ -16,6 +16,7 @@ mod gguf_model;
 mod gguf_vectors;
 mod openai_engine;
 mod openai_faults;
+mod quantized;
 mod references;
 mod report;
 mod sampler;

@@ -828,10 +828,10 @@ fn tie_decision_follows_config_then_model_type_then_tensors() {
 fn gguf_unsupported_and_bad_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("q4k.gguf");
-    // q4_K (type 12): 256 values per 144-byte block.
+    // iq2_xxs (type 16): 256 values per 66-byte block, a type candle cannot dequantize.
     write(
         &p,
-        &gguf_bytes(&[("token_embd.weight", vec![256, 4], 12, vec![0u8; 4 * 144])]),
+        &gguf_bytes(&[("token_embd.weight", vec![256, 4], 16, vec![0u8; 4 * 66])]),
     );
     let ck = Checkpoint::open(&p).unwrap();
     let err = ck.embeddings(None, None).unwrap_err();
@@ -840,7 +840,7 @@ fn gguf_unsupported_and_bad_tensors() {
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("q4_K (ggml type 12)"), "{msg}");
+    assert!(msg.contains("iq2_xxs (ggml type 16)"), "{msg}");
     assert!(msg.contains("token_embd.weight"), "{msg}");
 
     // A type id ggml does not have.
