@@ -8,12 +8,14 @@
 //! parsed file typed questions instead of re-reading it their own way.
 
 pub mod config;
+pub mod forward;
 pub mod shard_index;
 pub mod tokenizer_config;
 
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
+pub use forward::{Family, Forward, RopeScaling};
 pub use shard_index::ShardIndex;
 pub use tokenizer_config::{SpecialNames, TokenizerConfig};
 

@@ -11,6 +11,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::llama;
 
 use super::{Arch, Causal, LoadContext, Spec};
+use crate::hf::{Family, Forward, RopeScaling};
 
 /// `model_type` `llama` or `mistral`, or an `architectures` entry starting with either.
 pub const SPEC: Spec = Spec {
@@ -47,19 +48,7 @@ impl Causal for Llama {
 }
 
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
-    let lc: llama::LlamaConfig = cx.config.typed()?;
-    let heads = lc.num_attention_heads;
-    if let Some(hd) = cx.config.usize("head_dim") {
-        if hd * heads != lc.hidden_size {
-            bail!(
-                "{}: head_dim {hd} × {heads} heads ≠ hidden_size {}: not supported by \
-                 candle's Llama",
-                cx.config.path().display(),
-                lc.hidden_size
-            );
-        }
-    }
-    let cfg = lc.into_config(false);
+    let cfg = config(&Forward::read(cx.config, Family::Llama)?);
     check_tensors(cx.files, cfg.num_hidden_layers, cfg.tie_word_embeddings)?;
     let model = llama::Llama::load(vb, &cfg)?;
     let cache = llama::Cache::new(true, cx.dtype, &cfg, cx.device)?;
@@ -70,6 +59,40 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         dtype: cx.dtype,
         device: cx.device.clone(),
     }))
+}
+
+/// candle's Llama config, built field by field from the checked view.
+pub fn config(f: &Forward) -> llama::Config {
+    llama::Config {
+        hidden_size: f.hidden_size,
+        intermediate_size: f.intermediate_size,
+        vocab_size: f.vocab_size,
+        num_hidden_layers: f.num_hidden_layers,
+        num_attention_heads: f.num_attention_heads,
+        num_key_value_heads: f.num_key_value_heads,
+        use_flash_attn: false,
+        rms_norm_eps: f.rms_norm_eps,
+        rope_theta: f.rope_theta as f32,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: match f.rope_scaling {
+            RopeScaling::None => None,
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => Some(llama::Llama3RopeConfig {
+                factor: factor as f32,
+                low_freq_factor: low_freq_factor as f32,
+                high_freq_factor: high_freq_factor as f32,
+                original_max_position_embeddings,
+                rope_type: llama::Llama3RopeType::Llama3,
+            }),
+        },
+        max_position_embeddings: f.max_position_embeddings,
+        tie_word_embeddings: f.tie_word_embeddings,
+    }
 }
 
 /// Names that must exist before candle-transformers' loader runs (its Llama loader

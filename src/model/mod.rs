@@ -276,7 +276,17 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
     }
     let config = Config::require_in(dir)?;
     let spec = arch_of(&config, dir)?;
-    let stored = match config.str("torch_dtype") {
+    // The checked view of the forward-pass fields: what the architecture's loader builds
+    // its candle config from, read here too for what the rest of the tool is told.
+    let forward = crate::hf::Forward::read(
+        &config,
+        match spec.arch {
+            Arch::Llama => crate::hf::Family::Llama,
+            Arch::Qwen2 => crate::hf::Family::Qwen2,
+            Arch::Phi3 => crate::hf::Family::Phi3,
+        },
+    )?;
+    let stored = match forward.stored_dtype.as_deref() {
         Some("bfloat16") => DType::BF16,
         Some("float16") => DType::F16,
         _ => DType::F32,
@@ -287,19 +297,16 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
     // offsets against the file size before use. A file truncated by another process
     // while mapped could still fault, as with every mmap reader.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device)? };
-    let need = |k: &str| {
-        config
-            .usize(k)
-            .ok_or_else(|| anyhow!("{}: missing field `{k}`", config.path().display()))
-    };
     let info = ModelInfo {
         dir: dir.to_path_buf(),
         arch: Some(spec.arch),
         served: None,
-        vocab_size: need("vocab_size")?,
-        max_positions: need("max_position_embeddings")?,
-        hidden_size: need("hidden_size")?,
-        layers: need("num_hidden_layers")?,
+        vocab_size: forward.vocab_size,
+        // Past an attention window candle's models would attend where transformers'
+        // do not: the usable context stops at the window.
+        max_positions: forward.exact_positions(),
+        hidden_size: forward.hidden_size,
+        layers: forward.num_hidden_layers,
         eos_ids: eos_ids(dir, Some(&config))?,
         dtype,
         device: device.clone(),

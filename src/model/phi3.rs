@@ -7,6 +7,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::phi3;
 
 use super::{Arch, Causal, LoadContext, Spec};
+use crate::hf::{Family, Forward};
 
 /// `model_type` `phi3`, or an `architectures` entry starting with it.
 pub const SPEC: Spec = Spec {
@@ -33,6 +34,29 @@ impl Causal for phi3::Model {
 }
 
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
-    let cfg: phi3::Config = cx.config.typed()?;
-    Ok(Box::new(phi3::Model::new(&cfg, vb)?))
+    let f = Forward::read(cx.config, Family::Phi3)?;
+    Ok(Box::new(phi3::Model::new(&config(&f), vb)?))
+}
+
+/// candle's Phi-3 config, built field by field from the checked view (which refuses
+/// every RoPE scaling, so `rope_scaling` is always none here).
+pub fn config(f: &Forward) -> phi3::Config {
+    phi3::Config {
+        vocab_size: f.vocab_size,
+        hidden_act: f.hidden_act,
+        hidden_size: f.hidden_size,
+        intermediate_size: f.intermediate_size,
+        num_hidden_layers: f.num_hidden_layers,
+        num_attention_heads: f.num_attention_heads,
+        num_key_value_heads: f.num_key_value_heads,
+        rms_norm_eps: f.rms_norm_eps,
+        rope_theta: f.rope_theta,
+        bos_token_id: None,
+        eos_token_id: None,
+        rope_scaling: None,
+        max_position_embeddings: f.max_position_embeddings,
+        original_max_position_embeddings: None,
+        partial_rotary_factor: f.partial_rotary_factor,
+        tie_word_embeddings: f.tie_word_embeddings,
+    }
 }

@@ -5,6 +5,10 @@
 //! the same length), computes the shared prefix before the first slot once per batch size
 //! and forks its KV cache, and keeps the KV cache across the greedy steps. The published
 //! path (`batch_size = 1`, no caches) runs one prompt per pass and three full passes.
+//!
+//! A sequence whose greedy token at some step is an end-of-sequence id stops there, as
+//! Hugging Face `generate` stops: that step's probability counts, later steps do not
+//! (the other sequences of a batch go on).
 
 use std::collections::HashMap;
 
@@ -42,6 +46,8 @@ pub struct Scorer<'a> {
     opts: ScoreOptions,
     /// Prefix state per batch size.
     prefixes: HashMap<usize, Lm>,
+    /// Greedy decoding stops at these ids ([`crate::model::ModelInfo::eos_ids`]).
+    eos: Vec<u32>,
 }
 
 impl<'a> Scorer<'a> {
@@ -52,7 +58,14 @@ impl<'a> Scorer<'a> {
             prompt,
             opts,
             prefixes: HashMap::new(),
+            eos: Vec::new(),
         }
+    }
+
+    /// Stop a sequence's greedy steps after the step that generates one of `eos`.
+    pub fn with_eos(mut self, eos: &[u32]) -> Self {
+        self.eos = eos.to_vec();
+        self
     }
 
     /// Max probability of each candidate over the greedy steps, with `stop_above`: steps
@@ -111,15 +124,16 @@ impl<'a> Scorer<'a> {
         let mut input = Tensor::from_vec(rows, (b, len - start), &self.device)?;
         let cand_t = Tensor::from_vec(cands.to_vec(), (b, 1), &self.device)?;
         let mut best = vec![0f32; b];
+        let mut alive = vec![true; b];
         let mut pos = start;
         for step in 0..self.opts.steps {
             let logits = m.forward(&input, pos)?;
             pos += input.dim(1)?;
-            let next = self.update(&logits, &cand_t, &mut best)?;
-            if step + 1 == self.opts.steps || settled(&best, stop_above) {
+            let next = self.update(&logits, &cand_t, &mut best, &mut alive)?;
+            if step + 1 == self.opts.steps || settled(&best, &alive, stop_above) {
                 break;
             }
-            input = next.unsqueeze(1)?;
+            input = Tensor::from_vec(next, (b, 1), &self.device)?;
         }
         Ok(best)
     }
@@ -130,14 +144,15 @@ impl<'a> Scorer<'a> {
         let mut seqs: Vec<Vec<u32>> = cands.iter().map(|&c| self.prompt.with(c)).collect();
         let cand_t = Tensor::from_vec(cands.to_vec(), (b, 1), &self.device)?;
         let mut best = vec![0f32; b];
+        let mut alive = vec![true; b];
         let mut m = self.base.fork();
         for step in 0..self.opts.steps {
             m.reset(false)?;
             let len = seqs[0].len();
             let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
             let logits = m.forward(&Tensor::from_vec(flat, (b, len), &self.device)?, 0)?;
-            let next: Vec<u32> = self.update(&logits, &cand_t, &mut best)?.to_vec1()?;
-            if step + 1 == self.opts.steps || settled(&best, stop_above) {
+            let next = self.update(&logits, &cand_t, &mut best, &mut alive)?;
+            if step + 1 == self.opts.steps || settled(&best, &alive, stop_above) {
                 break;
             }
             for (s, n) in seqs.iter_mut().zip(next) {
@@ -147,17 +162,32 @@ impl<'a> Scorer<'a> {
         Ok(best)
     }
 
-    /// Record each candidate's probability in `best`; return the greedy next ids.
-    fn update(&self, logits: &Tensor, cand: &Tensor, best: &mut [f32]) -> Result<Tensor> {
+    /// Record the probability of each candidate whose sequence is still `alive` in
+    /// `best`; end the sequences whose greedy next id is end-of-sequence; return the
+    /// greedy next ids (an ended sequence's rows still run, their results unused).
+    fn update(
+        &self,
+        logits: &Tensor,
+        cand: &Tensor,
+        best: &mut [f32],
+        alive: &mut [bool],
+    ) -> Result<Vec<u32>> {
         let probs = candle_nn::ops::softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
         let p: Vec<f32> = probs.gather(cand, 1)?.squeeze(1)?.to_vec1()?;
-        for (b, v) in best.iter_mut().zip(p) {
-            *b = b.max(v);
+        let next: Vec<u32> = logits.argmax(D::Minus1)?.to_dtype(DType::U32)?.to_vec1()?;
+        for ((b, v), (a, n)) in best.iter_mut().zip(p).zip(alive.iter_mut().zip(&next)) {
+            if *a {
+                *b = b.max(v);
+                *a = !self.eos.contains(n);
+            }
         }
-        Ok(logits.argmax(D::Minus1)?.to_dtype(DType::U32)?)
+        Ok(next)
     }
 }
 
-fn settled(best: &[f32], stop_above: Option<f32>) -> bool {
-    stop_above.is_some_and(|t| best.iter().all(|&b| b > t))
+/// No further step can change a score: every sequence has ended or (with `stop_above`)
+/// every candidate is already above it.
+fn settled(best: &[f32], alive: &[bool], stop_above: Option<f32>) -> bool {
+    alive.iter().all(|a| !a)
+        || stop_above.is_some_and(|t| best.iter().zip(alive).all(|(&b, &a)| !a || b > t))
 }

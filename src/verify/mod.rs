@@ -308,7 +308,7 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
         Runtime::Local(lm) => {
             let mut scorers: Vec<Scorer> = built
                 .iter()
-                .map(|p| Scorer::new(lm, &v.info.device, p, s.scoring))
+                .map(|p| Scorer::new(lm, &v.info.device, p, s.scoring).with_eos(&v.info.eos_ids))
                 .collect();
             for batch in todo.chunks(s.scoring.batch_size.max(1)) {
                 let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
@@ -351,7 +351,8 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
             }
         }
         Runtime::Remote(client) => {
-            let scorer = remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop);
+            let scorer = remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop)
+                .with_eos(&v.info.eos_ids);
             // Rows are logged in request order, a few rounds of requests at a time, so an
             // uninterrupted run writes the same file whatever the timing.
             let chunk = client.endpoint.concurrency.max(1) * 4;

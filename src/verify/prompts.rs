@@ -95,15 +95,20 @@ impl BuiltPrompt {
     }
 }
 
-/// The placeholder: an OK token whose decoded text is alphabetic, with the most distinct
-/// characters, then the longest, that encodes back to itself when written twice in a row
-/// (so neighbouring slots cannot merge). Ranked list, best first.
-pub fn placeholder_candidates(vocab: &Vocab, audit: &AuditReport) -> Vec<(u32, String)> {
-    let mut c: Vec<(usize, usize, u32, String)> = audit
+/// Ordinary tokens (OK, or reachable only inside longer text: not special, not
+/// undecodeable) with visible decoded text, ranked as the published rule ranks them: most
+/// distinct characters, then the longest, then the lowest id; with their category and
+/// whether the text is alphabetic.
+fn ranked(audit: &AuditReport) -> Vec<(Category, bool, u32, String)> {
+    let mut c: Vec<(usize, usize, Category, u32, String)> = audit
         .tokens
         .iter()
-        .filter(|t| t.category == Category::Ok)
-        .filter(|t| !t.decoded.is_empty() && t.decoded.chars().all(|c| c.is_alphabetic()))
+        .filter(|t| {
+            matches!(
+                t.category,
+                Category::Ok | Category::UnreachableSingle | Category::UnreachableMulti
+            ) && !t.decoded.trim().is_empty()
+        })
         .map(|t| {
             let mut chars: Vec<char> = t.decoded.chars().collect();
             chars.sort_unstable();
@@ -111,20 +116,58 @@ pub fn placeholder_candidates(vocab: &Vocab, audit: &AuditReport) -> Vec<(u32, S
             (
                 chars.len(),
                 t.decoded.chars().count(),
+                t.category,
                 t.id,
                 t.decoded.clone(),
             )
         })
         .collect();
-    c.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-    let guard = Guard::detect(vocab);
+    c.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.3.cmp(&b.3)));
     c.into_iter()
-        .filter(|(_, _, id, _)| {
-            let twice = guard.decode_ids(vocab, &[*id, *id]);
-            guard.encode(vocab, &twice) == [*id, *id]
-        })
-        .map(|(_, _, id, text)| (id, text))
+        .map(|(_, _, cat, id, text)| (cat, text.chars().all(|c| c.is_alphabetic()), id, text))
         .collect()
+}
+
+/// The published placeholder candidates: OK tokens whose decoded text is alphabetic, with
+/// the most distinct characters, then the longest, that encode back to themselves when
+/// written twice in a row (so neighbouring slots cannot merge). Ranked list, best first.
+pub fn placeholder_candidates(vocab: &Vocab, audit: &AuditReport) -> Vec<(u32, String)> {
+    let [published, ..] = tiers(vocab, audit);
+    published
+}
+
+/// The candidates in the order they are tried (docs/methods.md §5), each tier in the
+/// published ranking:
+/// 1. the published ones ([`placeholder_candidates`]);
+/// 2. the other alphabetic OK tokens (the decode→encode test is only a proxy for the
+///    slot test);
+/// 3. alphabetic tokens that only occur inside longer text (a SentencePiece vocabulary
+///    whose only OK words start with `▁` has no OK token that fits `«{token}»`; its
+///    word-internal pieces do);
+/// 4. every other ordinary token with visible text.
+///
+/// The placeholder's text only decides how the text around the slots is cut: every slot
+/// is then filled with the candidate's id, so any token that is one token in every slot
+/// builds the same kind of prompt.
+pub fn tiers(vocab: &Vocab, audit: &AuditReport) -> [Vec<(u32, String)>; 4] {
+    let guard = Guard::detect(vocab);
+    let mut out: [Vec<(u32, String)>; 4] = Default::default();
+    for (cat, alpha, id, text) in ranked(audit) {
+        let tier = match (cat, alpha) {
+            (_, false) => 3,
+            (Category::Ok, true) => {
+                let twice = guard.decode_ids(vocab, &[id, id]);
+                if guard.encode(vocab, &twice) == [id, id] {
+                    0
+                } else {
+                    1
+                }
+            }
+            (_, true) => 2,
+        };
+        out[tier].push((id, text));
+    }
+    out
 }
 
 /// Tokenize the templates for one placeholder. `bos` is prepended when the model expects
@@ -188,7 +231,12 @@ pub fn build_all(
     Ok(out)
 }
 
-/// Try placeholders in order until one builds all templates.
+/// Candidates tried per tier before the next: the published choice is nearly always the
+/// first; the cap only bounds the time spent on a vocabulary where none works.
+const TRIES_PER_TIER: usize = 200;
+
+/// Try placeholders in the order of [`tiers`] until one is one token in every slot of
+/// every template (docs/methods.md §5). The published choice is kept whenever it works.
 pub fn build_with_placeholder(
     vocab: &Vocab,
     audit: &AuditReport,
@@ -197,14 +245,23 @@ pub fn build_with_placeholder(
     steps: usize,
     templates: &[Template],
 ) -> Result<(u32, String, Vec<BuiltPrompt>)> {
-    let mut last_err = None;
-    for (id, text) in placeholder_candidates(vocab, audit).into_iter().take(200) {
-        match build_all(vocab, (id, &text), bos, max_positions, steps, templates) {
-            Ok(p) => return Ok((id, text, p)),
-            Err(e) => last_err = Some(e),
+    let mut first_err = None;
+    for tier in tiers(vocab, audit) {
+        for (id, text) in tier.into_iter().take(TRIES_PER_TIER) {
+            match build_all(vocab, (id, &text), bos, max_positions, steps, templates) {
+                Ok(p) => return Ok((id, text, p)),
+                // Too long for the context: another placeholder will not fit either.
+                Err(e) if e.to_string().contains("positions even without examples") => {
+                    return Err(e)
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
     }
-    Err(last_err.unwrap_or_else(|| {
-        anyhow::anyhow!("no alphabetic OK token can serve as the prompt placeholder")
-    }))
+    Err(match first_err {
+        Some(e) => e.context("no token is one token in every slot of every prompt"),
+        None => anyhow::anyhow!("no token can serve as the prompt placeholder"),
+    })
 }

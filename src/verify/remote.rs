@@ -4,8 +4,11 @@
 //! log-probabilities per step. The candidate's probability per step is exact when it is
 //! among them and bounded from above otherwise (see [`crate::openai::bound`]), so a
 //! token's score is an interval and its verdict is decided only when the interval is.
-//! When the engine stops early (it generated an end-of-sequence token) the steps left are
-//! asked for with the generated ids appended, as the in-process path keeps going too.
+//! When the engine stops at an end-of-sequence token (one of the model's `eos_ids`, named
+//! by id or by its text) the prompt is done, as Hugging Face `generate` stops there and the
+//! in-process path too. When it stops for another reason (a stop string, or an engine
+//! that does not report the end-of-sequence step), the steps left are asked for with the
+//! generated ids appended; steps never seen leave the score unknown.
 
 use std::collections::HashMap;
 
@@ -23,6 +26,8 @@ pub struct Scorer<'a> {
     prompts: &'a [BuiltPrompt],
     steps: usize,
     stop_above: Option<f32>,
+    /// Greedy decoding stops at these ids.
+    eos: Vec<u32>,
     /// How many ids share each decoded text (for engines that name tokens by text).
     text_counts: HashMap<&'a str, u32>,
 }
@@ -45,7 +50,27 @@ impl<'a> Scorer<'a> {
             prompts,
             steps,
             stop_above,
+            eos: Vec::new(),
             text_counts,
+        }
+    }
+
+    /// The prompt's steps end at the step that generates one of `eos`.
+    pub fn with_eos(mut self, eos: &[u32]) -> Self {
+        self.eos = eos.to_vec();
+        self
+    }
+
+    /// The step chose an end-of-sequence token (by id, or by text when the engine names
+    /// tokens by text and the text is an end-of-sequence token's).
+    fn is_eos(&self, s: &crate::openai::logprobs::Step) -> bool {
+        match &s.chosen {
+            crate::openai::logprobs::TokenRef::Id(i) => self.eos.contains(i),
+            crate::openai::logprobs::TokenRef::Text(t) => self.eos.iter().any(|&e| {
+                self.audit
+                    .token(e)
+                    .is_some_and(|tok| !tok.decoded.is_empty() && tok.decoded == *t)
+            }),
         }
     }
 
@@ -75,15 +100,22 @@ impl<'a> Scorer<'a> {
         let top = self.client.endpoint.top_logprobs;
         let mut b = Bound::ZERO;
         let mut got = 0;
-        while got < self.steps {
+        'steps: while got < self.steps {
             let c = self.client.complete(&ids, self.steps - got, top)?;
             if c.steps.is_empty() {
                 break;
             }
             for s in &c.steps {
                 b = b.max(bound::at_step(s, cand));
+                got += 1;
+                if self.is_eos(s) {
+                    // Hugging Face `generate` stops here: no later step counts.
+                    return Ok(b);
+                }
+                if got == self.steps {
+                    break 'steps;
+                }
             }
-            got += c.steps.len();
             if !c.stopped {
                 break;
             }
