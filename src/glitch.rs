@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::model::LoadedModel;
 use crate::output;
 use crate::scan::{self, ScanReport, ScanSettings};
-use crate::model::LoadedModel;
 use crate::verify::{self, IdSource, VerifyReport, VerifySettings};
 
 /// What to scan, how to verify, and where the final CSV goes.

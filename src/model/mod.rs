@@ -284,6 +284,11 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
             Arch::Llama => crate::hf::Family::Llama,
             Arch::Qwen2 => crate::hf::Family::Qwen2,
             Arch::Phi3 => crate::hf::Family::Phi3,
+            Arch::Gguf(q) => bail!(
+                "{}: config.json names the GGUF architecture {q:?}, which is loaded from a \
+                 .gguf file, not a model directory",
+                dir.display()
+            ),
         },
     )?;
     let stored = match forward.stored_dtype.as_deref() {

@@ -31,7 +31,6 @@ fn ok(o: Output) -> Output {
     o
 }
 
-
 /// The model as GGUF (f32, so llama.cpp computes in the same precision as candle on CPU)
 /// and a server with 4 slots of the model's 128 positions.
 fn serve(dir: &Path) -> LlamaServer {
