@@ -389,7 +389,7 @@ impl Forward {
         .map_err(|m| r.err(m))?;
         let partial_rotary_factor = match prf {
             None => None,
-            Some(x) if x == 1.0 => None,
+            Some(1.0) => None,
             Some(x) if x > 1.0 => {
                 return Err(r.err(format!("partial_rotary_factor {x} is above 1")));
             }
