@@ -13,7 +13,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
-use crate::model::{Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
+use crate::hf::{Config, Family, Forward};
+use crate::model::{Arch, Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
 use crate::openai::bound::Bound;
 use crate::util::progress;
 use crate::vocab::LoadOptions;
@@ -269,6 +270,61 @@ pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
     run_with(&v, s, &ids)
 }
 
+/// The attention window of an in-process model whose window is shorter than its
+/// `max_position_embeddings`: `(window, max_position_embeddings)`.
+fn attention_window(info: &ModelInfo) -> Result<Option<(usize, usize)>> {
+    let family = match info.arch {
+        _ if info.served.is_some() || !info.dir.is_dir() => return Ok(None),
+        Some(Arch::Llama) => Family::Llama,
+        Some(Arch::Qwen2) => Family::Qwen2,
+        Some(Arch::Phi3) => Family::Phi3,
+        None => return Ok(None),
+    };
+    let Some(c) = Config::read_in(&info.dir)? else {
+        return Ok(None);
+    };
+    let f = Forward::read(&c, family)?;
+    Ok(f.sliding_window
+        .filter(|&w| w < f.max_position_embeddings)
+        .map(|w| (w, f.max_position_embeddings)))
+}
+
+/// Refuse a run whose prompts the attention window cut: candle's models attend over the
+/// whole sequence, transformers' only over the window, so the published prompts, longer
+/// than the window, cannot be scored as the checkpoint's authors run it. (Prompts that
+/// fit the window are exact: within it a sliding window masks nothing.)
+fn check_window(
+    v: &LoadedModel,
+    s: &VerifySettings,
+    ph_id: u32,
+    ph_text: &str,
+    built: &[BuiltPrompt],
+) -> Result<()> {
+    let Some((w, mpe)) = attention_window(&v.info)? else {
+        return Ok(());
+    };
+    let unwindowed = prompts::build_all(
+        &v.vocab,
+        (ph_id, ph_text),
+        v.bos,
+        mpe,
+        s.scoring.steps,
+        &s.templates,
+    )?;
+    for (a, b) in unwindowed.iter().zip(built) {
+        if a.ids.len() != b.ids.len() {
+            anyhow::bail!(
+                "{}: sliding_window {w} is shorter than the {} prompt ({} positions with {}                  examples): transformers attends over the last {w} positions only, candle's                  model over all of them, so the prompt cannot be scored as the checkpoint                  runs; refused",
+                v.info.dir.join("config.json").display(),
+                a.name,
+                a.ids.len() + s.scoring.steps,
+                a.k
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Verify `ids` with a loaded verifier, appending to and resuming from `s.csv`.
 pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<VerifyReport> {
     let started = Instant::now();
@@ -280,7 +336,15 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
         s.scoring.steps,
         &s.templates,
     )
+    .or_else(|e| match attention_window(&v.info) {
+        Ok(Some((w, _))) => Err(e.context(format!(
+            "{}: sliding_window {w} caps the context (transformers attends over the last              {w} positions only, candle's model over all)",
+            v.info.dir.join("config.json").display()
+        ))),
+        _ => Err(e),
+    })
     .with_context(|| format!("{}: building the verification prompts", s.model.display()))?;
+    check_window(v, s, ph_id, &ph_text, &built)?;
     let names: Vec<&str> = built.iter().map(|p| p.name).collect();
 
     let mut log = match &s.csv {

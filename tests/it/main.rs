@@ -7,6 +7,7 @@ mod common;
 mod architectures;
 mod audit_counts;
 mod bad_input;
+mod config_keys;
 mod demo;
 mod digits;
 mod export_gguf;
