@@ -278,7 +278,8 @@ fn attention_window(info: &ModelInfo) -> Result<Option<(usize, usize)>> {
         Some(Arch::Llama) => Family::Llama,
         Some(Arch::Qwen2) => Family::Qwen2,
         Some(Arch::Phi3) => Family::Phi3,
-        None => return Ok(None),
+        // A GGUF's attention window is in its own metadata, which its loader checks.
+        Some(Arch::Gguf(_)) | None => return Ok(None),
     };
     let Some(c) = Config::read_in(&info.dir)? else {
         return Ok(None);
@@ -336,12 +337,13 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
         s.scoring.steps,
         &s.templates,
     )
-    .or_else(|e| match attention_window(&v.info) {
-        Ok(Some((w, _))) => Err(e.context(format!(
-            "{}: sliding_window {w} caps the context (transformers attends over the last              {w} positions only, candle's model over all)",
+    .map_err(|e| match attention_window(&v.info) {
+        Ok(Some((w, _))) => e.context(format!(
+            "{}: sliding_window {w} caps the context (transformers attends over the last \
+             {w} positions only, candle's model over all)",
             v.info.dir.join("config.json").display()
-        ))),
-        _ => Err(e),
+        )),
+        _ => e,
     })
     .with_context(|| format!("{}: building the verification prompts", s.model.display()))?;
     check_window(v, s, ph_id, &ph_text, &built)?;
