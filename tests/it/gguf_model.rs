@@ -5,7 +5,6 @@
 
 use crate::common::engine::server;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -110,6 +109,7 @@ impl Drop for Engine {
 }
 
 use crate::common::engine::one_at_a_time;
+use crate::common::engine::{ids_arg, read_rows};
 
 /// Top-`n` log-probabilities of the next token from llama.cpp's `/completion`, prompt
 /// given as ids, no sampling.
@@ -233,37 +233,6 @@ fn logits_match(file: &Path) -> (f64, f64) {
         file.display()
     );
     (worst, worst_top1)
-}
-
-struct Row {
-    score: f64,
-    verdict: String,
-    bound: bool,
-}
-
-fn read_rows(csv: &Path) -> HashMap<u32, Row> {
-    let mut r = csv::Reader::from_path(csv).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            let n = rec.len();
-            (
-                rec[0].parse().unwrap(),
-                Row {
-                    score: rec[n - 3].parse().unwrap(),
-                    verdict: rec[n - 2].to_string(),
-                    bound: &rec[n - 1] == "upper",
-                },
-            )
-        })
-        .collect()
-}
-
-fn ids_arg(ids: &[u32]) -> String {
-    ids.iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Relative score tolerance between candle's and llama.cpp's quantized arithmetic.

@@ -3,9 +3,9 @@
 //! `tokenaudit export-gguf`. Verdicts must agree with the in-process candle path for
 //! every token the engine's top log-probabilities decide.
 
+use crate::common::engine::{ids_arg, read_rows};
 use crate::common::engine::{one_at_a_time, server};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -60,37 +60,6 @@ fn sample_ids() -> Vec<u32> {
     let mut ids: Vec<u32> = zero.iter().step_by(zero.len() / 60).copied().collect();
     ids.extend(seen.iter().step_by(seen.len() / 90));
     ids
-}
-
-struct Row {
-    score: f64,
-    verdict: String,
-    bound: bool,
-}
-
-fn read_rows(csv: &Path) -> HashMap<u32, Row> {
-    let mut r = csv::Reader::from_path(csv).unwrap();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            let n = rec.len();
-            (
-                rec[0].parse().unwrap(),
-                Row {
-                    score: rec[n - 3].parse().unwrap(),
-                    verdict: rec[n - 2].to_string(),
-                    bound: &rec[n - 1] == "upper",
-                },
-            )
-        })
-        .collect()
-}
-
-fn ids_arg(ids: &[u32]) -> String {
-    ids.iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn verify_remote(url: &str, ids: &[u32], csv: &Path, extra: &[&str]) -> Output {
