@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
 use tokenaudit::model;
+use tokenaudit::model::quantized::GgufWeights;
 use tokenaudit::model::Backend;
 use tokenaudit::openai::client::{
     DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECS, DEFAULT_TOP_LOGPROBS,
@@ -236,6 +237,14 @@ impl ScoringFlags {
     }
 }
 
+/// `--gguf-weights` values ([`GgufWeights`]).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GgufWeightsArg {
+    Auto,
+    Quantized,
+    F32,
+}
+
 /// Everything about running a model, shared by `verify`, `glitch`, `pause`, `generate` and
 /// `eval`: its tokenizer, the device and dtype, scoring, and where the passes run.
 #[derive(Debug, Args)]
@@ -249,6 +258,12 @@ pub struct ModelFlags {
     /// Compute dtype: f32, f16 or bf16. Default: f32 on CPU, the checkpoint's on CUDA.
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<String>,
+    /// A GGUF model's weights in process: `f32` dequantizes them once at load (fast
+    /// batched f32 matrix products; 4 bytes per weight; `llama` files), `quantized` keeps
+    /// them as stored (candle's quantized models; every supported architecture), `auto`
+    /// takes f32 on the CPU when the f32 weights fit in half the available memory.
+    #[arg(long, value_enum, default_value = "auto", value_name = "HOW")]
+    pub gguf_weights: GgufWeightsArg,
     #[command(flatten)]
     pub scoring: ScoringFlags,
     #[command(flatten)]
@@ -265,6 +280,11 @@ impl ModelFlags {
         s.device = model::parse_device(&self.device)?;
         s.backend = self.backend.resolve()?;
         s.dtype = self.dtype.as_deref().map(model::parse_dtype).transpose()?;
+        s.gguf_weights = match self.gguf_weights {
+            GgufWeightsArg::Auto => GgufWeights::Auto,
+            GgufWeightsArg::Quantized => GgufWeights::Quantized,
+            GgufWeightsArg::F32 => GgufWeights::F32,
+        };
         self.scoring.apply(&mut s)?;
         Ok(s)
     }

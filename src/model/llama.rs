@@ -50,14 +50,25 @@ impl Causal for Llama {
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let cfg = config(&Forward::read(cx.config, Family::Llama)?);
     check_tensors(cx.files, cfg.num_hidden_layers, cfg.tie_word_embeddings)?;
+    from_parts(vb, cfg, cx.dtype, cx.device)
+}
+
+/// candle's Llama from checked tensors and config (also for a dequantized GGUF file,
+/// [`crate::model::quantized::dense`]).
+pub fn from_parts(
+    vb: VarBuilder<'_>,
+    cfg: llama::Config,
+    dtype: DType,
+    device: &Device,
+) -> Result<Box<dyn Causal>> {
     let model = llama::Llama::load(vb, &cfg)?;
-    let cache = llama::Cache::new(true, cx.dtype, &cfg, cx.device)?;
+    let cache = llama::Cache::new(true, dtype, &cfg, device)?;
     Ok(Box::new(Llama {
         model,
         cache,
         config: cfg,
-        dtype: cx.dtype,
-        device: cx.device.clone(),
+        dtype,
+        device: device.clone(),
     }))
 }
 

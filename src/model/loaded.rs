@@ -48,6 +48,8 @@ pub struct LoadSpec<'a> {
     pub dtype: Option<DType>,
     /// In process, or through an engine.
     pub backend: &'a Backend,
+    /// What a GGUF file's weights are computed with in process.
+    pub gguf_weights: super::quantized::GgufWeights,
 }
 
 /// A loaded model and tokenizer, ready to score; built once, reused by `glitch`.
@@ -115,7 +117,7 @@ impl LoadedModel {
                 warnings,
             });
         }
-        let (lm, info) = super::load(s.model, s.device, s.dtype)?;
+        let (lm, info) = super::load_with(s.model, s.device, s.dtype, s.gguf_weights)?;
         if vocab.len() > info.vocab_size {
             bail!(
                 "{}: the tokenizer has {} ids but the model's vocab_size is {}: the tokenizer \

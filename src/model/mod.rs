@@ -132,6 +132,9 @@ pub struct ModelInfo {
     pub dtype: DType,
     /// Where forward passes run (CPU for a served model: not here).
     pub device: Device,
+    /// A GGUF file's weights were dequantized to f32 at load
+    /// ([`quantized::dense`]).
+    pub dequantized: bool,
 }
 
 /// A loaded in-process model with its KV-cache state. Cloning is [`Lm::fork`].
@@ -268,8 +271,18 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// file instead of a directory runs through candle's quantized models
 /// ([`quantized::load`]).
 pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, ModelInfo)> {
+    load_with(dir, device, dtype, quantized::GgufWeights::Auto)
+}
+
+/// [`load`], saying how a GGUF file's weights are computed with.
+pub fn load_with(
+    dir: &Path,
+    device: &Device,
+    dtype: Option<DType>,
+    gguf: quantized::GgufWeights,
+) -> Result<(Lm, ModelInfo)> {
     if quantized::is_gguf(dir) {
-        return quantized::load(dir, device, dtype);
+        return quantized::load(dir, device, dtype, gguf);
     }
     if !dir.is_dir() {
         bail!("{}: not a model directory or a GGUF file", dir.display());
@@ -315,6 +328,7 @@ pub fn load(dir: &Path, device: &Device, dtype: Option<DType>) -> Result<(Lm, Mo
         eos_ids: eos_ids(dir, Some(&config))?,
         dtype,
         device: device.clone(),
+        dequantized: false,
     };
     let cx = LoadContext {
         dir,

@@ -54,6 +54,7 @@ pub fn served_info(
         },
         dtype: DType::F32,
         device: Device::Cpu,
+        dequantized: false,
     })
 }
 
@@ -100,5 +101,6 @@ fn gguf_info(
         },
         dtype: DType::F32,
         device: Device::Cpu,
+        dequantized: false,
     })
 }

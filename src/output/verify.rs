@@ -30,6 +30,7 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
         "arch": r.info.arch.map(|a| a.name()),
         "device": r.info.served.is_none().then(|| format!("{:?}", r.info.device)),
         "dtype": r.info.served.is_none().then(|| format!("{:?}", r.info.dtype)),
+        "dequantized": r.info.dequantized,
         "served": r.info.served,
         "bounded_scores": r.rows.iter().filter(|x| x.bound).count(),
         "top_logprobs": r.top_logprobs,
@@ -42,6 +43,7 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
         "resumed": r.resumed,
         "seconds": r.seconds,
         "tokens_per_s": r.tokens_per_s,
+        "positions_forwarded": (r.info.served.is_none()).then_some(r.positions),
         "verdicts": verdict_counts(r),
         "csv": s.csv.as_ref().map(|p| p.display().to_string()),
     })
@@ -56,11 +58,16 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
         )?,
         (None, arch) => writeln!(
             out,
-            "model        {} ({}, {:?}, {:?})",
+            "model        {} ({}, {:?}, {:?}{})",
             r.info.dir.display(),
             arch.map_or("?", |a| a.name()),
             r.info.device,
-            r.info.dtype
+            r.info.dtype,
+            if r.info.dequantized {
+                ", weights dequantized to f32"
+            } else {
+                ""
+            }
         )?,
     }
     writeln!(
@@ -101,6 +108,20 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
         r.seconds,
         r.tokens_per_s,
     )?;
+    let new = r.rows.len() - r.resumed;
+    if r.info.served.is_none() && new > 0 {
+        writeln!(
+            out,
+            "forwarded    {} positions, {:.0} per token (prompts run {})",
+            r.positions,
+            r.positions as f64 / new as f64,
+            crate::verify::run_order(&r.prompts)
+                .iter()
+                .map(|&k| r.prompts[k].name)
+                .collect::<Vec<_>>()
+                .join(" → ")
+        )?;
+    }
     writeln!(out)?;
     for (v, n) in verdict_counts(r) {
         writeln!(out, "  {v:<24} {n:>7}")?;

@@ -48,6 +48,8 @@ pub struct Scorer<'a> {
     prefixes: HashMap<usize, Lm>,
     /// Greedy decoding stops at these ids ([`crate::model::ModelInfo::eos_ids`]).
     eos: Vec<u32>,
+    /// Sequence positions forwarded so far (rows × length of every pass).
+    pub positions: u64,
 }
 
 impl<'a> Scorer<'a> {
@@ -59,6 +61,7 @@ impl<'a> Scorer<'a> {
             opts,
             prefixes: HashMap::new(),
             eos: Vec::new(),
+            positions: 0,
         }
     }
 
@@ -102,6 +105,7 @@ impl<'a> Scorer<'a> {
             let ids: Vec<u32> = (0..b).flat_map(|_| row.iter().copied()).collect();
             let t = Tensor::from_vec(ids, (b, p), &self.device)?;
             m.forward(&t, 0)?;
+            self.positions += (b * p) as u64;
         }
         self.prefixes.insert(b, m.fork());
         Ok(m)
@@ -129,6 +133,7 @@ impl<'a> Scorer<'a> {
         for step in 0..self.opts.steps {
             let logits = m.forward(&input, pos)?;
             pos += input.dim(1)?;
+            self.positions += (b * input.dim(1)?) as u64;
             let next = self.update(&logits, &cand_t, &mut best, &mut alive)?;
             if step + 1 == self.opts.steps || settled(&best, &alive, stop_above) {
                 break;
@@ -151,6 +156,7 @@ impl<'a> Scorer<'a> {
             let len = seqs[0].len();
             let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
             let logits = m.forward(&Tensor::from_vec(flat, (b, len), &self.device)?, 0)?;
+            self.positions += (b * len) as u64;
             let next = self.update(&logits, &cand_t, &mut best, &mut alive)?;
             if step + 1 == self.opts.steps || settled(&best, &alive, stop_above) {
                 break;

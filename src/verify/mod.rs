@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
 use crate::hf::{Config, Family, Forward};
+use crate::model::quantized::GgufWeights;
 use crate::model::{Arch, Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
 use crate::openai::bound::Bound;
 use crate::util::progress;
@@ -168,6 +169,8 @@ pub struct VerifySettings {
     pub csv: Option<PathBuf>,
     /// In process, or through a serving engine.
     pub backend: Backend,
+    /// What a GGUF file's weights are computed with in process.
+    pub gguf_weights: GgufWeights,
 }
 
 impl VerifySettings {
@@ -191,6 +194,7 @@ impl VerifySettings {
             templates: prompts::TEMPLATES.to_vec(),
             csv: None,
             backend: Backend::InProcess,
+            gguf_weights: GgufWeights::Auto,
         }
     }
 
@@ -229,6 +233,10 @@ pub struct VerifyReport {
     pub rows: Vec<Row>,
     /// Rows taken from the resumed log rather than computed.
     pub resumed: usize,
+    /// Sequence positions forwarded in process for the new rows (prefixes once per batch
+    /// size, padding rows included; 0 for a served model): the work the run did, for
+    /// comparing it with the method's compute floor.
+    pub positions: u64,
     /// Wall time of the run.
     pub seconds: f64,
     /// Newly verified tokens per second.
@@ -249,6 +257,7 @@ impl<'a> From<&'a VerifySettings> for LoadSpec<'a> {
             device: &s.device,
             dtype: s.dtype,
             backend: &s.backend,
+            gguf_weights: s.gguf_weights,
         }
     }
 }
@@ -315,7 +324,7 @@ fn check_window(
     for (a, b) in unwindowed.iter().zip(built) {
         if a.ids.len() != b.ids.len() {
             anyhow::bail!(
-                "{}: sliding_window {w} is shorter than the {} prompt ({} positions with {}                  examples): transformers attends over the last {w} positions only, candle's                  model over all of them, so the prompt cannot be scored as the checkpoint                  runs; refused",
+                "{}: sliding_window {w} is shorter than the {} prompt ({} positions with {} examples): transformers attends over the last {w} positions only, candle's model over all of them, so the prompt cannot be scored as the checkpoint runs; refused",
                 v.info.dir.join("config.json").display(),
                 a.name,
                 a.ids.len() + s.scoring.steps,
@@ -324,6 +333,29 @@ fn check_window(
         }
     }
     Ok(())
+}
+
+/// The prompts in the order they run: the cheapest prompt that most often settles a
+/// trained token first (docs/methods.md §5, "Run order"). Early stopping makes only
+/// `trained` verdicts final before the last prompt, and a score is the best over the
+/// prompts, so the order changes no verdict, only how many positions a trained token
+/// costs; output columns keep the order of `--prompts`.
+pub const RUN_ORDER: [&str; 3] = ["repeats", "assistant_explain", "input_output"];
+
+/// Indices into `built` in [`RUN_ORDER`], prompts it does not name last, shortest first.
+pub fn run_order(built: &[BuiltPrompt]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..built.len()).collect();
+    let rank = |p: &BuiltPrompt| {
+        (
+            RUN_ORDER
+                .iter()
+                .position(|n| *n == p.name)
+                .unwrap_or(RUN_ORDER.len()),
+            p.ids.len(),
+        )
+    };
+    order.sort_by_key(|&i| rank(&built[i]));
+    order
 }
 
 /// Verify `ids` with a loaded verifier, appending to and resuming from `s.csv`.
@@ -362,6 +394,7 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
     let resumed = ids.len() - todo.len();
 
     let stop = s.early_stop.then_some(s.thresholds.trained);
+    let mut positions = 0u64;
     let bar = progress::bar_always(todo.len() as u64, "verifying");
     let mut new_rows: Vec<Row> = Vec::with_capacity(todo.len());
     let decoded = |id: u32| {
@@ -372,13 +405,19 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
     };
     match &v.runtime {
         Runtime::Local(lm) => {
-            let mut scorers: Vec<Scorer> = built
+            let order = run_order(&built);
+            let mut scorers: Vec<(usize, Scorer)> = order
                 .iter()
-                .map(|p| Scorer::new(lm, &v.info.device, p, s.scoring).with_eos(&v.info.eos_ids))
+                .map(|&k| {
+                    let sc = Scorer::new(lm, &v.info.device, &built[k], s.scoring)
+                        .with_eos(&v.info.eos_ids);
+                    (k, sc)
+                })
                 .collect();
             for batch in todo.chunks(s.scoring.batch_size.max(1)) {
                 let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
-                for (k, scorer) in scorers.iter_mut().enumerate() {
+                for (k, scorer) in scorers.iter_mut() {
+                    let k = *k;
                     let active: Vec<usize> = (0..batch.len())
                         .filter(|&i| {
                             let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
@@ -415,6 +454,7 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
                 bar.inc(batch.len() as u64);
                 new_rows.extend(rows);
             }
+            positions = scorers.iter().map(|(_, sc)| sc.positions).sum();
         }
         Runtime::Remote(client) => {
             let scorer = remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop)
@@ -478,6 +518,7 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
         warnings: v.warnings.clone(),
         rows,
         resumed,
+        positions,
         seconds,
     })
 }

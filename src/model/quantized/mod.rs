@@ -26,6 +26,7 @@
 //! wrong for what the verifier asks (each file says which and why). Both give the same
 //! logits; `Recompute` only costs more.
 
+pub mod dense;
 pub mod gemma3;
 pub mod llama;
 pub mod phi3;
@@ -71,6 +72,19 @@ impl QArch {
     pub fn name(self) -> &'static str {
         spec(self).name
     }
+}
+
+/// What a GGUF file's weights are computed with in process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GgufWeights {
+    /// f32 ([`dense`]) on the CPU for a `llama` file whose f32 weights fit in half the
+    /// available memory; otherwise quantized.
+    #[default]
+    Auto,
+    /// Quantized, through candle's quantized model of the architecture.
+    Quantized,
+    /// Dequantized to f32 at load ([`dense`]; `llama` files only).
+    F32,
 }
 
 /// How the model's KV cache is used.
@@ -583,7 +597,12 @@ pub fn check_llama_like(meta: &Meta<'_>, head_dim: usize, extra: &[&str]) -> Res
 
 /// Load a GGUF model file on `device`. The weights stay quantized and activations are
 /// f32, so `dtype` may only be f32.
-pub fn load(path: &Path, device: &Device, dtype: Option<DType>) -> Result<(super::Lm, ModelInfo)> {
+pub fn load(
+    path: &Path,
+    device: &Device,
+    dtype: Option<DType>,
+    weights: GgufWeights,
+) -> Result<(super::Lm, ModelInfo)> {
     if let Some(d) = dtype.filter(|d| *d != DType::F32) {
         bail!(
             "{}: a GGUF model keeps its quantized weights and computes in f32; --dtype {d:?} \
@@ -602,7 +621,7 @@ pub fn load(path: &Path, device: &Device, dtype: Option<DType>) -> Result<(super
     };
     let spec = check(&meta)?;
     let f = facts(&file);
-    let info = ModelInfo {
+    let mut info = ModelInfo {
         dir: path.to_path_buf(),
         arch: Some(Arch::Gguf(spec.arch)),
         served: None,
@@ -613,8 +632,8 @@ pub fn load(path: &Path, device: &Device, dtype: Option<DType>) -> Result<(super
         eos_ids: f.eos_ids,
         dtype: DType::F32,
         device: device.clone(),
+        dequantized: false,
     };
-    drop(file);
     let fh = File::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     // SAFETY: the map is only read, through a Cursor whose reads are bounds-checked; the
     // file was checked above. Another process truncating it while mapped could still
@@ -623,6 +642,26 @@ pub fn load(path: &Path, device: &Device, dtype: Option<DType>) -> Result<(super
     let mut reader = std::io::Cursor::new(&map[..]);
     let content = gguf_file::Content::read(&mut reader)
         .map_err(|e| anyhow!("{}: candle could not read the file: {e}", path.display()))?;
+    let experts = meta.opt_u64("expert_count").unwrap_or(0);
+    let dense_ok = spec.arch == QArch::Llama && experts <= 1;
+    let dense = match weights {
+        GgufWeights::Quantized => false,
+        GgufWeights::F32 if !dense_ok => bail!(
+            "{}: --gguf-weights f32 runs dense `llama` files only, not {arch}{}",
+            path.display(),
+            if experts > 1 { " with experts" } else { "" }
+        ),
+        GgufWeights::F32 => true,
+        GgufWeights::Auto => dense_ok && device.is_cpu() && dense::fits(dense::f32_bytes(&content)),
+    };
+    if dense {
+        let model = dense::load(&meta, &content, &mut reader, device)
+            .map_err(|e| anyhow!("{}: loading the {arch} model in f32: {e}", path.display()))?;
+        info.dequantized = true;
+        // candle's f32 Llama builds RoPE tables for the whole context.
+        info.max_positions = f.context.unwrap_or(info.max_positions);
+        return Ok((super::Lm(model), info));
+    }
     let cache = (spec.cache)(device);
     let model = (spec.load)(
         Loader {
