@@ -171,7 +171,7 @@ fn in_process_logits_match_llama_cpp_on_the_same_file() {
     let _serial = one_at_a_time();
     use tokenaudit::model::quantized::GgufWeights::{Quantized, F32};
     // The release dequantized to an F32 file: llama.cpp computes in f32 too, so what is
-    // left is its f16 KV cache (observed 0.0066 and 0.0020, docs/figures.md).
+    // left is the order of the arithmetic (observed 0.0066 and 0.0020, docs/figures.md).
     let f32 = logits_match(&requantized("F32"), F32);
     assert!(f32.0 < 0.02 && f32.1 < 0.01, "f32 file {f32:?}");
     // On quantized files llama.cpp also quantizes the activations to 8 bits for its dot
