@@ -142,14 +142,33 @@ fn contexts(v: &LoadedModel, s: &PauseSettings) -> Result<(Vec<Vec<u32>>, String
     Ok((out, from))
 }
 
+/// The model's chat template, where the model keeps it: a GGUF's
+/// `tokenizer.chat_template`; a directory's `chat_template.jinja` (transformers 5) or
+/// `tokenizer_config.json` `chat_template` (a string, or a list of named templates: all of
+/// them). Empty when there is none: then no token is excluded for being in it.
 fn chat_template(model: &Path) -> String {
+    if crate::model::quantized::is_gguf(model) {
+        return crate::gguf::GgufFile::open(model)
+            .ok()
+            .and_then(|f| f.get_str("tokenizer.chat_template").map(str::to_string))
+            .unwrap_or_default();
+    }
+    if let Ok(t) = std::fs::read_to_string(model.join("chat_template.jinja")) {
+        return t;
+    }
     let Ok(b) = std::fs::read(model.join("tokenizer_config.json")) else {
         return String::new();
     };
-    serde_json::from_slice::<serde_json::Value>(&b)
-        .ok()
-        .and_then(|v| v.get("chat_template").map(|t| t.to_string()))
-        .unwrap_or_default()
+    let v = serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default();
+    match v.get("chat_template") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        Some(serde_json::Value::Array(named)) => named
+            .iter()
+            .filter_map(|n| n.get("template").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
 }
 
 /// Collect candidates from the three sources (deduplicated, capped per source).
@@ -358,4 +377,30 @@ fn entropy_bits(logp: &[f32]) -> f64 {
         .map(|&l| (l as f64).exp() * l as f64)
         .sum::<f64>()
         / std::f64::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chat_template;
+    use std::path::Path;
+
+    /// A GGUF keeps its template in its metadata: SmolLM2's is ChatML, so `<|im_start|>`
+    /// (a token a pause candidate must not be) is in it; a directory without one has none.
+    #[test]
+    fn chat_template_of_a_gguf_and_of_a_directory() {
+        let g = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+        let t = chat_template(&g);
+        assert!(t.contains("<|im_start|>") && t.contains("<|im_end|>"), "{t}");
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(chat_template(d.path()), "");
+        std::fs::write(
+            d.path().join("tokenizer_config.json"),
+            r#"{"chat_template": [{"name": "default", "template": "A {{x}}"}, {"name": "tool_use", "template": "B"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(chat_template(d.path()), "A {{x}}\nB");
+        std::fs::write(d.path().join("chat_template.jinja"), "C\n").unwrap();
+        assert_eq!(chat_template(d.path()), "C\n");
+    }
 }

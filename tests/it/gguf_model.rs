@@ -446,8 +446,19 @@ fn load_err(f: &tempfile::NamedTempFile) -> String {
 
 #[test]
 fn a_tiny_gguf_runs_and_batches_agree_with_single_rows() {
+    use tokenaudit::model::quantized::GgufWeights;
+    for w in [GgufWeights::Quantized, GgufWeights::F32] {
+        batches_agree_with_single_rows(w);
+    }
+}
+
+fn batches_agree_with_single_rows(w: tokenaudit::model::quantized::GgufWeights) {
     let f = tiny_llama("llama", |_| {});
-    let (lm, info) = tokenaudit::model::load(f.path(), &Device::Cpu, None).unwrap();
+    let (lm, info) = tokenaudit::model::load_with(f.path(), &Device::Cpu, None, w).unwrap();
+    assert_eq!(
+        info.dequantized,
+        w == tokenaudit::model::quantized::GgufWeights::F32
+    );
     assert_eq!((info.vocab_size, info.max_positions), (16, 64));
     let rows: [[u32; 5]; 3] = [[1, 2, 3, 4, 5], [1, 2, 3, 9, 7], [1, 2, 3, 4, 5]];
     let one = |r: &[u32]| {
@@ -555,4 +566,32 @@ fn a_tensor_type_candle_cannot_compute_with_is_named() {
         e.contains("'blk.0.ffn_down.weight'") && e.contains("iq2_xxs"),
         "{e}"
     );
+}
+
+/// The dequantized path (its `attn_q`/`attn_k` rows un-permuted for candle's half-split
+/// RoPE) computes what candle's quantized llama (interleaved RoPE on the file's rows)
+/// computes, on a file whose weights both read exactly (f32).
+#[test]
+fn dequantized_and_quantized_paths_give_the_same_logits() {
+    use tokenaudit::model::quantized::GgufWeights;
+    let f = tiny_llama("llama", |_| {});
+    let ids: Vec<u32> = vec![1, 5, 2, 9, 3, 14, 7];
+    let logits = |w| {
+        let (mut lm, _) = tokenaudit::model::load_with(f.path(), &Device::Cpu, None, w).unwrap();
+        lm.reset(true).unwrap();
+        let t = Tensor::from_vec(ids.clone(), (1, ids.len()), &Device::Cpu).unwrap();
+        lm.forward(&t, 0)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (q, d) = (logits(GgufWeights::Quantized), logits(GgufWeights::F32));
+    let worst = q
+        .iter()
+        .zip(&d)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "max |Δ logit| {worst}: {q:?} vs {d:?}");
 }
