@@ -391,7 +391,10 @@ mod tests {
         let g = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/data/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
         let t = chat_template(&g);
-        assert!(t.contains("<|im_start|>") && t.contains("<|im_end|>"), "{t}");
+        assert!(
+            t.contains("<|im_start|>") && t.contains("<|im_end|>"),
+            "{t}"
+        );
         let d = tempfile::tempdir().unwrap();
         assert_eq!(chat_template(d.path()), "");
         std::fs::write(

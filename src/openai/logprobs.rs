@@ -80,10 +80,23 @@ pub fn parse_completion(body: &Value) -> Result<Choice> {
         Some("length") | None => false,
         Some(_) => true,
     };
-    let lp = choice
-        .get("logprobs")
-        .filter(|l| !l.is_null())
-        .ok_or_else(|| anyhow!("the response has no `logprobs` (does the engine support them?)"))?;
+    let text = choice
+        .get("text")
+        .and_then(|t| t.as_str())
+        .map(String::from);
+    let Some(lp) = choice.get("logprobs").filter(|l| !l.is_null()) else {
+        // llama.cpp's server sends `"logprobs": null` when the generated tokens end in
+        // incomplete UTF-8 (its text shows U+FFFD): the steps are unknown, not absent,
+        // so the caller bounds them by [0, 1] instead of failing the run.
+        if text.as_deref().is_some_and(|t| t.contains('\u{fffd}')) {
+            return Ok(Choice {
+                steps: Vec::new(),
+                stopped: false,
+                text,
+            });
+        }
+        bail!("the response has no `logprobs` (does the engine support them?)");
+    };
     let steps = if let Some(content) = lp.get("content").and_then(|c| c.as_array()) {
         content
             .iter()
@@ -101,10 +114,6 @@ pub fn parse_completion(body: &Value) -> Result<Choice> {
             short(lp)
         );
     };
-    let text = choice
-        .get("text")
-        .and_then(|t| t.as_str())
-        .map(String::from);
     Ok(Choice {
         steps,
         stopped,
@@ -262,5 +271,16 @@ mod tests {
         ] {
             assert!(parse_completion(&b).is_err(), "{b}");
         }
+    }
+
+    /// llama.cpp's answer when the generated tokens end in incomplete UTF-8 (seen with
+    /// SmolLM2's `ĠâĹ`, id 32785): no steps, so the caller bounds them; without U+FFFD
+    /// in the text a null `logprobs` stays an error (above).
+    #[test]
+    fn logprobs_withheld_for_incomplete_utf8_are_unknown_steps() {
+        let b = json!({"choices": [{"text": " \u{fffd} \u{fffd}", "logprobs": null,
+                                     "finish_reason": "length"}]});
+        let c = parse_completion(&b).unwrap();
+        assert!(c.steps.is_empty() && !c.stopped);
     }
 }

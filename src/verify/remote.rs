@@ -85,11 +85,12 @@ impl<'a> Scorer<'a> {
         };
         let mut out = vec![None; self.prompts.len()];
         let mut best = Bound::ZERO;
-        for (k, p) in self.prompts.iter().enumerate() {
+        // The in-process order, so both paths skip the same prompts.
+        for k in super::run_order(self.prompts) {
             if self.stop_above.is_some_and(|t| best.lo > t) {
                 break;
             }
-            let b = self.score_prompt(p.with(id), cand)?;
+            let b = self.score_prompt(self.prompts[k].with(id), cand)?;
             best = best.max(b);
             out[k] = Some(b);
         }

@@ -274,7 +274,14 @@ fn compare_verdicts(file: &Path, ids: &[u32]) -> Vec<String> {
             "--url",
             &eng.url,
         ])
-        .args(["--concurrency", "4", "--top-logprobs", "100", "--csv"])
+        .args([
+            "--concurrency",
+            "4",
+            "--top-logprobs",
+            "100",
+            "--no-early-stop",
+            "--csv",
+        ])
         .arg(&remote)
         .output()
         .unwrap());
@@ -284,7 +291,7 @@ fn compare_verdicts(file: &Path, ids: &[u32]) -> Vec<String> {
     ok(bin()
         .arg("verify")
         .arg(file)
-        .args(["--ids", &ids_arg(ids), "--csv"])
+        .args(["--ids", &ids_arg(ids), "--no-early-stop", "--csv"])
         .arg(&local)
         .output()
         .unwrap());
@@ -318,7 +325,9 @@ fn compare_verdicts(file: &Path, ids: &[u32]) -> Vec<String> {
             let near = [1e-3, 1e-2, 0.1]
                 .iter()
                 .any(|t| (b.score / t).ln().abs() < REL);
-            let why = if a.verdict == "inconclusive" {
+            let why = if a.verdict == "inconclusive" && a.score >= 1.0 - 1e-6 {
+                "engine withheld its log-probabilities (its output ends in incomplete UTF-8)"
+            } else if a.verdict == "inconclusive" {
                 "engine's bound cannot decide"
             } else if a.bound && b.verdict.contains("under_trained") {
                 "engine's bound < 0.01 cannot tell strongly from under"
