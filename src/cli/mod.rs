@@ -75,7 +75,8 @@ pub fn warn(warnings: &[String]) {
 pub fn error_line(e: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        let full = cause.to_string();
+        let text = tokenaudit::util::text::strip_backtrace(&full).to_string();
         if !line.contains(&text) {
             if !line.is_empty() {
                 line.push_str(": ");

@@ -2,10 +2,7 @@
 //! loader needs, load, and the forward/fork glue. Its KV cache lives outside the model, so
 //! a fork clones both.
 
-use std::collections::HashSet;
-use std::path::PathBuf;
-
-use anyhow::{bail, Result};
+use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::llama;
@@ -49,7 +46,8 @@ impl Causal for Llama {
 
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let cfg = config(&Forward::read(cx.config, Family::Llama)?);
-    check_tensors(cx.files, cfg.num_hidden_layers, cfg.tie_word_embeddings)?;
+    // The tensors were held to the config by `super::shapes::check` (candle's Llama
+    // loader unwraps per-layer results).
     from_parts(vb, cfg, cx.dtype, cx.device)
 }
 
@@ -101,46 +99,7 @@ pub fn config(f: &Forward) -> llama::Config {
                 rope_type: llama::Llama3RopeType::Llama3,
             }),
         },
-        max_position_embeddings: f.max_position_embeddings,
+        max_position_embeddings: f.max_position_embeddings.min(super::RUN_POSITIONS),
         tie_word_embeddings: f.tie_word_embeddings,
     }
-}
-
-/// Names that must exist before candle-transformers' loader runs (its Llama loader
-/// unwraps per-layer results, so a missing tensor would abort the process).
-fn check_tensors(files: &[PathBuf], layers: usize, tied: bool) -> Result<()> {
-    let mut names = HashSet::new();
-    for f in files {
-        let st = crate::weights::Checkpoint::open(f)?;
-        names.extend(st.tensor_names());
-    }
-    let mut need = vec![
-        "model.embed_tokens.weight".to_string(),
-        "model.norm.weight".into(),
-    ];
-    if !tied {
-        need.push("lm_head.weight".into());
-    }
-    for i in 0..layers {
-        for t in [
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.o_proj",
-            "mlp.gate_proj",
-            "mlp.up_proj",
-            "mlp.down_proj",
-            "input_layernorm",
-            "post_attention_layernorm",
-        ] {
-            need.push(format!("model.layers.{i}.{t}.weight"));
-        }
-    }
-    if let Some(missing) = need.iter().find(|n| !names.contains(*n)) {
-        bail!(
-            "{}: tensor '{missing}' is missing: not a complete Llama-family checkpoint",
-            files[0].display()
-        );
-    }
-    Ok(())
 }

@@ -21,6 +21,7 @@ pub mod phi3;
 pub mod quantized;
 pub mod qwen2;
 mod served;
+pub mod shapes;
 
 use std::path::{Path, PathBuf};
 
@@ -137,8 +138,25 @@ pub struct ModelInfo {
     pub dequantized: bool,
 }
 
+/// The most positions a candle model's RoPE tables and KV cache are built for, whatever
+/// `max_position_embeddings` says: candle allocates its cos/sin tables for every declared
+/// position up front (a config declaring 2^24 positions would take gigabytes before the
+/// first token), while the verifier's prompts need a few hundred and `generate` the
+/// prompt plus `--max-tokens`. [`ModelInfo::max_positions`] keeps the model's own limit;
+/// a run past this one is an error, never a wrong answer. docs/faults.md.
+pub const RUN_POSITIONS: usize = 8192;
+
 /// A loaded in-process model with its KV-cache state. Cloning is [`Lm::fork`].
-pub struct Lm(Box<dyn Causal>);
+pub struct Lm(Box<dyn Causal>, Limit);
+
+/// What [`Lm::forward`] holds a call to, for its messages.
+#[derive(Clone)]
+struct Limit {
+    /// Positions the candle model was built for.
+    positions: usize,
+    /// The weights, named when candle fails.
+    source: PathBuf,
+}
 
 impl Clone for Lm {
     fn clone(&self) -> Lm {
@@ -150,12 +168,43 @@ impl Lm {
     /// Logits of the last position for each sequence of `ids` ([batch, seq]) placed after
     /// `pos` cached positions; `[batch, vocab]` in f32.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
-        Ok(self.0.forward(ids, pos)?.to_dtype(DType::F32)?)
+        let end = pos + ids.dims().last().copied().unwrap_or(0);
+        if end > self.1.positions {
+            bail!(
+                "{}: a forward pass to position {end} is past the {} positions the model \
+                 was built for (at most {RUN_POSITIONS} per run; docs/faults.md)",
+                self.1.source.display(),
+                self.1.positions
+            );
+        }
+        let source = &self.1.source;
+        let m = &mut self.0;
+        crate::util::panic::catch(
+            || format!("{}: forward pass", source.display()),
+            || Ok(m.forward(ids, pos)?.to_dtype(DType::F32)?),
+        )
+        .map_err(|e| {
+            anyhow!(
+                "{}",
+                crate::util::text::strip_backtrace(&format!("{e:#}")).replace('\n', " ")
+            )
+        })
+    }
+
+    /// A model with the run limit of [`RUN_POSITIONS`] (or the model's own, when lower).
+    pub(crate) fn new(model: Box<dyn Causal>, positions: usize, source: &Path) -> Lm {
+        Lm(
+            model,
+            Limit {
+                positions: positions.min(RUN_POSITIONS),
+                source: source.to_path_buf(),
+            },
+        )
     }
 
     /// A copy carrying the same cached positions.
     pub fn fork(&self) -> Lm {
-        Lm(self.0.fork())
+        Lm(self.0.fork(), self.1.clone())
     }
 
     /// Forget every cached position. `use_cache = false` makes every forward pass start
@@ -337,6 +386,23 @@ pub fn load_with(
         dtype,
         device,
     };
-    let lm = Lm((spec.load)(&cx, vb)?);
+    let family_check = match spec.arch {
+        Arch::Llama => crate::hf::Family::Llama,
+        Arch::Qwen2 => crate::hf::Family::Qwen2,
+        _ => crate::hf::Family::Phi3,
+    };
+    shapes::check(&files, &forward, family_check, config.path())?;
+    let model = crate::util::panic::catch(
+        || format!("{}: building the model", files[0].display()),
+        || (spec.load)(&cx, vb),
+    )
+    .map_err(|e| {
+        anyhow!(
+            "{}: {}",
+            files[0].display(),
+            crate::util::text::strip_backtrace(&format!("{e:#}")).replace('\n', " ")
+        )
+    })?;
+    let lm = Lm::new(model, forward.max_position_embeddings, &files[0]);
     Ok((lm, info))
 }

@@ -54,7 +54,7 @@ pub fn config(f: &Forward) -> phi3::Config {
         bos_token_id: None,
         eos_token_id: None,
         rope_scaling: None,
-        max_position_embeddings: f.max_position_embeddings,
+        max_position_embeddings: f.max_position_embeddings.min(super::RUN_POSITIONS),
         original_max_position_embeddings: None,
         partial_rotary_factor: f.partial_rotary_factor,
         tie_word_embeddings: f.tie_word_embeddings,

@@ -56,8 +56,11 @@ pub fn config(f: &Forward) -> qwen2::Config {
         num_hidden_layers: f.num_hidden_layers,
         num_attention_heads: f.num_attention_heads,
         num_key_value_heads: f.num_key_value_heads,
-        max_position_embeddings: f.max_position_embeddings,
-        sliding_window: f.sliding_window.unwrap_or(f.max_position_embeddings),
+        max_position_embeddings: f.max_position_embeddings.min(super::RUN_POSITIONS),
+        sliding_window: f
+            .sliding_window
+            .unwrap_or(f.max_position_embeddings)
+            .min(super::RUN_POSITIONS),
         max_window_layers: f.num_hidden_layers,
         tie_word_embeddings: f.tie_word_embeddings,
         rope_theta: f.rope_theta,

@@ -25,3 +25,18 @@ pub fn cap_message(msg: String) -> String {
         None => msg,
     }
 }
+
+/// candle's errors carry a captured backtrace in their text when `RUST_BACKTRACE` is set
+/// ("shape mismatch …\n   0: candle_core::error::Error::bt …"): keep what comes before it.
+pub fn strip_backtrace(msg: &str) -> &str {
+    let mut cut = msg.len();
+    for (i, _) in msg.match_indices('\n') {
+        let rest = msg[i + 1..].trim_start();
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && rest[digits..].starts_with(':') {
+            cut = i;
+            break;
+        }
+    }
+    msg[..cut].trim_end()
+}

@@ -15,6 +15,7 @@ mod formats_agree;
 mod generate;
 mod gguf_model;
 mod gguf_vectors;
+mod hardening;
 mod openai_engine;
 mod openai_faults;
 mod quantized;

@@ -61,7 +61,8 @@ fn config(meta: &Meta<'_>, vocab: usize, tied: bool) -> Result<llama::Config> {
         bos_token_id: None,
         eos_token_id: None,
         rope_scaling: None,
-        max_position_embeddings: meta.opt_u64("context_length").unwrap_or(4096) as usize,
+        max_position_embeddings: (meta.opt_u64("context_length").unwrap_or(4096) as usize)
+            .min(crate::model::RUN_POSITIONS),
         tie_word_embeddings: tied,
     })
 }

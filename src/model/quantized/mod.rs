@@ -497,7 +497,12 @@ pub fn load(
         info.dequantized = true;
         // candle's f32 Llama builds RoPE tables for the whole context.
         info.max_positions = f.context.unwrap_or(info.max_positions);
-        return Ok((super::Lm(model), info));
+        let built = if info.max_positions == 0 {
+            4096
+        } else {
+            info.max_positions
+        };
+        return Ok((super::Lm::new(model, built, path), info));
     }
     let cache = (spec.cache)(device);
     let model = (spec.load)(
@@ -509,7 +514,7 @@ pub fn load(
         cache,
     )
     .map_err(|e| anyhow!("{}: loading the {arch} model: {e}", path.display()))?;
-    Ok((super::Lm(model), info))
+    Ok((super::Lm::new(model, usize::MAX, path), info))
 }
 
 /// Things a person should know about running this GGUF in process (one line each).

@@ -1,0 +1,156 @@
+//! The checkpoint's tensors held to config.json before candle sees them: every tensor the
+//! architecture's loader asks for must be present, of a float dtype candle converts, and of
+//! the shape the config implies. candle-transformers' loaders unwrap some of these results
+//! (Llama's per-layer `Block::load`) and print a backtrace in others, so a mismatch is
+//! found here first and named by file, tensor and both shapes.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::hf::{Family, Forward};
+
+/// A safetensors header is a few MB even for the largest checkpoints; this bounds a
+/// hostile length field.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor's header entry and the file it is in.
+struct Entry {
+    file: PathBuf,
+    dtype: String,
+    shape: Vec<usize>,
+}
+
+/// The dtype names candle's safetensors loader converts to the float dtypes a model runs
+/// in.
+const FLOAT: &[&str] = &["F32", "F16", "BF16", "F64"];
+
+/// Every tensor of every file: name → (file, dtype, shape), from the headers alone.
+fn headers(files: &[PathBuf]) -> Result<HashMap<String, Entry>> {
+    let mut all = HashMap::new();
+    for f in files {
+        let mut file = std::fs::File::open(f).with_context(|| f.display().to_string())?;
+        let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)
+            .map_err(|_| anyhow::anyhow!("{}: not a safetensors file (too short)", f.display()))?;
+        let n = u64::from_le_bytes(len);
+        if n > MAX_HEADER || n + 8 > total {
+            bail!(
+                "{}: safetensors header length {n} is past the file's {total} bytes",
+                f.display()
+            );
+        }
+        let mut head = vec![0u8; n as usize];
+        file.read_exact(&mut head)
+            .with_context(|| f.display().to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&head)
+            .map_err(|e| anyhow::anyhow!("{}: safetensors header is not JSON: {e}", f.display()))?;
+        let Some(obj) = v.as_object() else {
+            bail!("{}: safetensors header is not a JSON object", f.display());
+        };
+        for (name, t) in obj {
+            if name == "__metadata__" {
+                continue;
+            }
+            let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
+            let shape: Option<Vec<usize>> = t
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect());
+            let Some(shape) = shape else {
+                bail!("{}: tensor '{name}' has no valid shape", f.display());
+            };
+            all.insert(
+                name.clone(),
+                Entry {
+                    file: f.clone(),
+                    dtype: dtype.to_string(),
+                    shape,
+                },
+            );
+        }
+    }
+    Ok(all)
+}
+
+fn show(s: &[usize]) -> String {
+    let d: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", d.join(", "))
+}
+
+/// Check the tensors of `files` against `f` for `family`'s candle loader. `config` is the
+/// config.json path, named when a shape disagrees with it.
+pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> Result<()> {
+    let have = headers(files)?;
+    let (h, hd, inter) = (f.hidden_size, f.head_dim, f.intermediate_size);
+    let (q, kv) = (f.num_attention_heads * hd, f.num_key_value_heads * hd);
+    let mut need: Vec<(String, Vec<usize>)> = vec![
+        ("model.embed_tokens.weight".into(), vec![f.vocab_size, h]),
+        ("model.norm.weight".into(), vec![h]),
+    ];
+    // Qwen2's candle model picks the head by the tensors (its loader checks the flag).
+    let head_present = have.contains_key("lm_head.weight");
+    if !f.tie_word_embeddings || (family == Family::Qwen2 && head_present) {
+        need.push(("lm_head.weight".into(), vec![f.vocab_size, h]));
+    }
+    for i in 0..f.num_hidden_layers {
+        let p = |t: &str| format!("model.layers.{i}.{t}");
+        need.push((p("input_layernorm.weight"), vec![h]));
+        need.push((p("post_attention_layernorm.weight"), vec![h]));
+        need.push((p("self_attn.o_proj.weight"), vec![h, q]));
+        need.push((p("mlp.down_proj.weight"), vec![h, inter]));
+        match family {
+            Family::Phi3 => {
+                need.push((p("self_attn.qkv_proj.weight"), vec![q + 2 * kv, h]));
+                need.push((p("mlp.gate_up_proj.weight"), vec![2 * inter, h]));
+            }
+            Family::Llama | Family::Qwen2 => {
+                need.push((p("self_attn.q_proj.weight"), vec![q, h]));
+                need.push((p("self_attn.k_proj.weight"), vec![kv, h]));
+                need.push((p("self_attn.v_proj.weight"), vec![kv, h]));
+                need.push((p("mlp.gate_proj.weight"), vec![inter, h]));
+                need.push((p("mlp.up_proj.weight"), vec![inter, h]));
+                if family == Family::Qwen2 {
+                    need.push((p("self_attn.q_proj.bias"), vec![q]));
+                    need.push((p("self_attn.k_proj.bias"), vec![kv]));
+                    need.push((p("self_attn.v_proj.bias"), vec![kv]));
+                }
+            }
+        }
+    }
+    for (name, shape) in &need {
+        let Some(e) = have.get(name) else {
+            bail!(
+                "{}: tensor '{name}' is missing: not a complete {} checkpoint for {}",
+                files[0].display(),
+                match family {
+                    Family::Llama => "Llama-family",
+                    Family::Qwen2 => "Qwen2",
+                    Family::Phi3 => "Phi-3",
+                },
+                config.display()
+            );
+        };
+        if !FLOAT.contains(&e.dtype.as_str()) {
+            bail!(
+                "{}: tensor '{name}' has dtype {}, not a float dtype a forward pass can use \
+                 (F32, F16, BF16, F64)",
+                e.file.display(),
+                e.dtype
+            );
+        }
+        if &e.shape != shape {
+            bail!(
+                "{}: tensor '{name}' has shape {}, but {} implies {}",
+                e.file.display(),
+                show(&e.shape),
+                config.display(),
+                show(shape)
+            );
+        }
+    }
+    Ok(())
+}
