@@ -135,6 +135,9 @@ pub struct GenOptions<'a> {
     pub stop_texts: &'a [&'a str],
 }
 
+/// Prompt tokens decoded before the generated ones ([`generate`]).
+const CONTEXT_TOKENS: usize = 4;
+
 /// Generate after `prompt` (already tokenized, BOS included if wanted). `on_text` gets
 /// each new piece of decoded text as soon as it is complete UTF-8.
 pub fn generate(
@@ -165,6 +168,28 @@ pub fn generate(
     let mut shown = 0usize;
     let mut text = String::new();
     let mut pos = prompt.len();
+    // Decoded after the prompt's last tokens, so a first token that begins with a space
+    // keeps it (SentencePiece drops the space of a sequence's first piece).
+    let context = &prompt[prompt.len().saturating_sub(CONTEXT_TOKENS)..];
+    let base = v.vocab.decode(context).unwrap_or_default();
+    let decode_new = |ids: &[u32]| -> String {
+        let mut all = context.to_vec();
+        all.extend_from_slice(ids);
+        match v.vocab.decode(&all) {
+            Ok(full) if full.starts_with(&base) => full[base.len()..].to_string(),
+            _ => v.vocab.decode(ids).unwrap_or_default(),
+        }
+    };
+    if opts.max_tokens == 0 {
+        return Ok(Generation {
+            ids,
+            text,
+            trace,
+            pauses,
+            stop: Stop::MaxTokens,
+            seconds: 0.0,
+        });
+    }
     if pos >= max_pos {
         return Ok(Generation {
             ids,
@@ -193,7 +218,7 @@ pub fn generate(
                 break Stop::Eos;
             }
             ids.push(t);
-            let full = v.vocab.decode(&ids).unwrap_or_default();
+            let full = decode_new(&ids);
             if !full.ends_with('\u{FFFD}') && full.len() > shown && full.is_char_boundary(shown) {
                 on_text(&full[shown..]);
                 shown = full.len();

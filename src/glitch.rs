@@ -40,6 +40,7 @@ pub struct GlitchReport {
 
 /// Scan, verify the candidates (resuming from the partial file), write the final CSV.
 pub fn run(s: &GlitchSettings) -> Result<GlitchReport> {
+    crate::util::fs::check_output(&s.csv)?;
     let scan = scan::run(&s.scan)?;
     let mut vs = s.verify.clone();
     vs.ids = IdSource::Ids(scan.candidates.clone());
@@ -58,7 +59,15 @@ pub fn run(s: &GlitchSettings) -> Result<GlitchReport> {
 }
 
 /// `out.csv` → `out.csv.partial.csv`: the resumable verify log beside the final file.
+/// A final CSV that is no file (`-`, a FIFO, `/dev/null`) keeps its log in the current
+/// directory as `glitch.partial.csv`.
 pub fn partial_path(csv: &Path) -> PathBuf {
+    if !matches!(
+        crate::util::fs::check_output(csv),
+        Ok(crate::util::fs::Dest::File(_))
+    ) {
+        return PathBuf::from("glitch.partial.csv");
+    }
     let mut name = csv.file_name().unwrap_or_default().to_os_string();
     name.push(".partial.csv");
     csv.with_file_name(name)

@@ -86,6 +86,7 @@ pub struct PauseSettings {
     pub verify: VerifySettings,
     /// Text file whose non-empty lines are the contexts; the demo corpus when `None`.
     pub contexts: Option<PathBuf>,
+    /// How many contexts (the first usable lines); 0: all of them.
     pub n_contexts: usize,
     /// At most this many candidates per source.
     pub per_source: usize,
@@ -132,7 +133,7 @@ fn contexts(v: &LoadedModel, s: &PauseSettings) -> Result<(Vec<Vec<u32>>, String
             ids.truncate(room);
         }
         out.push(ids);
-        if out.len() == s.n_contexts {
+        if s.n_contexts > 0 && out.len() == s.n_contexts {
             break;
         }
     }

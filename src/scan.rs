@@ -158,6 +158,9 @@ pub struct ScanReport {
     /// Percentile rank of the main indicator among OK tokens, per row.
     pub percentile_rank: Vec<f64>,
     pub candidates: Vec<u32>,
+    /// Rows whose weights hold NaN, infinite or out-of-range values: never candidates,
+    /// never in a mean, a component or the reference, NaN in every indicator.
+    pub non_finite: Vec<u32>,
     /// The reference rows and why they were chosen, in one line.
     pub reference_source: String,
     /// Which rule gave the reference rows.
@@ -200,7 +203,8 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
             Ok((vocab, audit))
         },
         || -> Result<_> {
-            let emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
+            let mut emb = ckpt.embeddings(s.embedding.as_deref(), s.unembedding.as_deref())?;
+            mask_broken_rows(&mut emb)?;
             let (norms, prepared) = rayon::join(
                 || indicators::row_norms(&emb.input),
                 || indicators::prepare(emb.unembedding()),
@@ -262,14 +266,23 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
         kind: reference_kind,
         clusters: reference_clusters,
     } = chosen;
+    // Rows with broken weights are no reference (the mean skips them anyway).
+    let reference: Vec<u32> = reference
+        .into_iter()
+        .filter(|&i| !input.is_masked(i as usize))
+        .collect();
+    let non_finite: Vec<u32> = (0..input.rows as u32)
+        .filter(|&i| input.is_masked(i as usize))
+        .collect();
     let ind = indicators::finish(input.rows, in_norm, output, &reference, prepared);
     let main = s.indicator.unwrap_or(Indicator::default_for(tied));
     let values = ind.get(main);
 
     let n_tok = vocab.len() as u32;
     let category = |id: u32| audit.token(id).map(|t| t.category);
+    let broken = |i: u32| input.is_masked(i as usize);
     let ok_values: Vec<f64> = (0..n_tok)
-        .filter(|&i| category(i) == Some(Category::Ok))
+        .filter(|&i| category(i) == Some(Category::Ok) && !broken(i))
         .map(|i| values[i as usize])
         .collect();
     let threshold = stats::percentile(&ok_values, s.percentile);
@@ -277,10 +290,18 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
     sorted_ok.sort_by(f64::total_cmp);
     let percentile_rank: Vec<f64> = values
         .iter()
-        .map(|&v| stats::percentile_rank(&sorted_ok, v))
+        .map(|&v| {
+            if v.is_nan() {
+                f64::NAN
+            } else {
+                stats::percentile_rank(&sorted_ok, v)
+            }
+        })
         .collect();
     let candidates: Vec<u32> = (0..n_tok)
-        .filter(|&i| category(i).is_some_and(|c| c.is_ok()) && values[i as usize] <= threshold)
+        .filter(|&i| {
+            category(i).is_some_and(|c| c.is_ok()) && !broken(i) && values[i as usize] <= threshold
+        })
         .collect();
 
     let counts = match &s.counts {
@@ -307,6 +328,7 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
         threshold,
         percentile_rank,
         candidates,
+        non_finite,
         reference_source,
         reference_kind,
         reference_clusters,
@@ -316,6 +338,48 @@ pub fn run_with(s: &ScanSettings, loaded: Option<(Vocab, AuditReport)>) -> Resul
         audit,
         vocab,
     })
+}
+
+/// More rows than this fraction holding non-finite values is no broken token but a broken
+/// file: the scan stops instead of ranking noise.
+pub const MAX_BROKEN_FRACTION: f64 = 0.1;
+
+/// Find the rows whose weights are not finite numbers (in either matrix) and leave them
+/// out of every indicator ([`crate::weights::Matrix::with_mask`]); refuse a file where
+/// they are more than [`MAX_BROKEN_FRACTION`] of the rows.
+fn mask_broken_rows(emb: &mut crate::weights::Embeddings<'_>) -> Result<()> {
+    let mut bad = emb.input.non_finite_rows();
+    let check = |m: &crate::weights::Matrix, bad: &[bool]| -> Result<()> {
+        let n = bad.iter().filter(|&&b| b).count();
+        if n as f64 > MAX_BROKEN_FRACTION * m.rows as f64 {
+            let first = bad.iter().position(|&b| b).unwrap_or(0);
+            bail!(
+                "{}: {n} of {} rows of '{}' hold NaN, infinite or out-of-range values (the \
+                 first is row {first}): the data is not what the header says (a corrupt or \
+                 shifted file, or the wrong dtype)",
+                m.file.display(),
+                m.rows,
+                m.name
+            );
+        }
+        Ok(())
+    };
+    check(&emb.input, &bad)?;
+    if let Some(o) = &emb.output {
+        let out_bad = o.non_finite_rows();
+        check(o, &out_bad)?;
+        for (a, b) in bad.iter_mut().zip(out_bad) {
+            *a |= b;
+        }
+    }
+    if bad.iter().any(|&b| b) {
+        let mask = std::sync::Arc::new(bad);
+        emb.input = emb.input.clone().with_mask(mask.clone());
+        if let Some(o) = emb.output.take() {
+            emb.output = Some(o.with_mask(mask));
+        }
+    }
+    Ok(())
 }
 
 /// Reference rows with the rule that gave them.
@@ -355,11 +419,15 @@ fn choose_reference(
     let mut pool: Vec<u32> = audit
         .tokens
         .iter()
-        .filter(|t| t.category.is_ok() && (t.id as usize) < out.rows)
+        .filter(|t| {
+            t.category.is_ok() && (t.id as usize) < out.rows && !out.is_masked(t.id as usize)
+        })
         .map(|t| t.id)
         .collect();
     if pool.is_empty() {
-        pool = (0..out.rows as u32).collect();
+        pool = (0..out.rows as u32)
+            .filter(|&i| !out.is_masked(i as usize))
+            .collect();
     }
     if rule != ReferenceRule::FirstPass {
         let clusters = reference::near_duplicates(out, &pool);
@@ -507,6 +575,8 @@ fn evaluate(
     let pool: Vec<u32> = (0..n_tok)
         .filter(|&i| audit.token(i).is_some_and(|t| t.category.is_ok()))
         .filter(|&i| counts[i as usize].is_some())
+        // Rows with broken weights have no indicator (NaN) to score.
+        .filter(|&i| !ind.in_norm[i as usize].is_nan())
         .collect();
     let unseen: Vec<bool> = pool
         .iter()

@@ -23,13 +23,13 @@ pub struct AuditArgs {
 }
 
 pub fn run(a: AuditArgs) -> Result<()> {
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     let vocab = a.tok.load()?;
     let report = audit::audit(&vocab);
     if let Some(path) = &a.csv {
         output::audit::write_csv(&report, path)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(&mut out, &output::audit::to_json(&vocab, &report))?;
         writeln!(out)?;

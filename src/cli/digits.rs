@@ -102,6 +102,7 @@ pub fn run(a: DigitsArgs) -> Result<()> {
     if schemes.is_empty() {
         anyhow::bail!("--schemes: give at least one of own, 1, l2r, r2l");
     }
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     // Read every input first: a bad file fails the run before any tokenizer is loaded.
     let mut corpora: Vec<Corpus> = Vec::new();
     for p in &a.text {
@@ -147,8 +148,7 @@ pub fn run(a: DigitsArgs) -> Result<()> {
     if let Some(path) = &a.csv {
         output::digits::write_csv(&report, path)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(&mut out, &output::digits::to_json(&report))?;
         writeln!(out)?;

@@ -45,9 +45,9 @@ impl ExportGgufArgs {
 }
 
 pub fn run(a: ExportGgufArgs) -> Result<()> {
+    let to_err = super::check_outputs([Some(a.out.as_path())])?;
     let r = export::run(&a.settings())?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     writeln!(
         out,
         "wrote {} ({} bytes): {} tensors, {} matrices, tokenizer {} with {} ids{}",

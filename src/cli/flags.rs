@@ -184,6 +184,11 @@ pub struct ScoringFlags {
     /// Keep running a token's remaining prompts after its verdict is settled (trained).
     #[arg(long)]
     pub no_early_stop: bool,
+    /// Skip the control tokens: by default a run first verifies the five most common
+    /// tokens of a plain English sentence and refuses to give verdicts when most of them
+    /// come out under-trained (broken weights, a mismatched config or tokenizer).
+    #[arg(long)]
+    pub no_controls: bool,
     /// Ablations for benchmarks: no KV cache across the greedy steps / no shared prefix.
     #[arg(long, hide = true)]
     pub no_kv_cache: bool,
@@ -216,6 +221,7 @@ impl ScoringFlags {
             }
         };
         s.early_stop = !published && !self.no_early_stop;
+        s.controls = !self.no_controls;
         s.thresholds = Thresholds {
             strong: self.strong,
             under: self.under,

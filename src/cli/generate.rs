@@ -129,6 +129,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run_generate(a: GenerateArgs) -> Result<()> {
+    super::check_outputs([a.trace.as_deref()])?;
     let cfg = a.sampling.config(a.sampler)?;
     let s = a
         .model_flags
@@ -206,6 +207,7 @@ pub struct EvalArgs {
 }
 
 pub fn run_eval(a: EvalArgs) -> Result<()> {
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     let samplers = a
         .sampler
         .iter()
@@ -229,8 +231,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
     if let Some(p) = &a.csv {
         output::generate::write_answers(&r, p)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(
             &mut out,

@@ -52,10 +52,10 @@ impl GlitchArgs {
 }
 
 pub fn run(a: GlitchArgs) -> Result<()> {
+    let to_err = super::check_outputs([Some(a.csv.as_path())])?;
     let r = glitch::run(&a.settings()?)?;
     super::warn(&r.verify.warnings);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         let mut j = output::scan::to_json(&r.scan);
         j["verify"] = output::verify::to_json(&r.verify, &r.verify_settings);

@@ -63,6 +63,29 @@ pub enum Command {
     ExportGguf(export::ExportGgufArgs),
 }
 
+/// Check every output path a command was given before any work starts (a directory, a
+/// missing parent, a device: refused now, not after an hour of forward passes). Returns
+/// whether one of them is standard output, so the readable summary goes to stderr
+/// instead of into the file's bytes.
+pub fn check_outputs<'a>(
+    paths: impl IntoIterator<Item = Option<&'a std::path::Path>>,
+) -> Result<bool> {
+    let mut stdout = false;
+    for p in paths.into_iter().flatten() {
+        stdout |= tokenaudit::util::fs::check_output(p)?.is_stdout();
+    }
+    Ok(stdout)
+}
+
+/// Where the readable summary goes: stdout, or stderr when an output file is stdout.
+pub fn summary_out(to_stderr: bool) -> Box<dyn std::io::Write> {
+    if to_stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    }
+}
+
 /// Show the library's warnings, one line each, on stderr.
 pub fn warn(warnings: &[String]) {
     for w in warnings {

@@ -21,7 +21,7 @@ pub struct PauseArgs {
     /// demo corpus shipped in data/demo/).
     #[arg(long, value_name = "FILE")]
     pub contexts: Option<PathBuf>,
-    /// Number of contexts.
+    /// Number of contexts (the first N usable lines; 0 = every line).
     #[arg(long, default_value_t = DEFAULT_CONTEXTS, value_name = "N")]
     pub n: usize,
     /// At most this many candidates from each source (reserved specials, verified
@@ -40,25 +40,28 @@ pub struct PauseArgs {
 
 impl PauseArgs {
     pub fn settings(&self) -> Result<PauseSettings> {
+        if self.per_source == 0 {
+            anyhow::bail!("--per-source must be at least 1");
+        }
         Ok(PauseSettings {
             verify: self
                 .model_flags
                 .settings(self.model.clone(), IdSource::All)?,
             contexts: self.contexts.clone(),
-            n_contexts: self.n.max(1),
-            per_source: self.per_source.max(1),
+            n_contexts: self.n,
+            per_source: self.per_source,
         })
     }
 }
 
 pub fn run(a: PauseArgs) -> Result<()> {
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     let report = pause::run(&a.settings()?)?;
     super::warn(&report.warnings);
     if let Some(p) = &a.csv {
         output::pause::write_csv(&report, p)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(&mut out, &output::pause::to_json(&report))?;
         writeln!(out)?;

@@ -2,6 +2,7 @@
 //! model or tokenizer. Results given as files are read; what is missing is computed:
 //! the audit always, the scan when a model is given, verification only when asked.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -84,13 +85,15 @@ impl ReportArgs {
 
 /// Flags → [`ReportSettings`] → [`report::build`] → the page on disk.
 pub fn run(a: ReportArgs) -> Result<()> {
+    let to_err = super::check_outputs([Some(a.output.as_path())])?;
     let started = Instant::now();
     let report = report::build(&a.settings())?;
     super::warn(&report.warnings);
     let built = started.elapsed().as_secs_f64();
     let bytes = report.write(&a.output)?;
     let total = started.elapsed().as_secs_f64();
-    println!(
+    writeln!(
+        super::summary_out(to_err),
         "report written to {} ({:.0} KB; {}) in {:.2} s ({:.2} s to read and compute, {:.0} ms \
          to draw and write the page)",
         a.output.display(),
@@ -99,7 +102,7 @@ pub fn run(a: ReportArgs) -> Result<()> {
         total,
         built,
         (total - built) * 1000.0
-    );
+    )?;
     // The process exits next: freeing a large vocabulary's many small allocations would
     // only add time.
     std::mem::forget(report);

@@ -122,12 +122,12 @@ impl ScanArgs {
 }
 
 pub fn run(a: ScanArgs) -> Result<()> {
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     let report = scan::run(&a.settings()?)?;
     if let Some(path) = &a.csv {
         output::scan::write_csv(&report, path)?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(&mut out, &output::scan::to_json(&report))?;
         writeln!(out)?;

@@ -50,12 +50,12 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             bail!("say which tokens to verify: --candidates FILE, --ids or --all")
         }
     };
+    let to_err = super::check_outputs([a.csv.as_deref()])?;
     let mut s = a.model_flags.settings(a.model.clone(), ids)?;
     s.csv = a.csv.clone();
     let report = verify::run(&s)?;
     super::warn(&report.warnings);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::summary_out(to_err);
     if a.json {
         serde_json::to_writer(&mut out, &output::verify::to_json(&report, &s))?;
         writeln!(out)?;

@@ -48,6 +48,13 @@ impl GgufFile {
             path: path.to_path_buf(),
             source,
         };
+        // A FIFO would block the open, a device never end: a GGUF file is mapped.
+        if !std::fs::metadata(path).map_err(io)?.is_file() {
+            return Err(GgufError::Invalid {
+                path: path.to_path_buf(),
+                msg: "not a regular file (a GGUF file is memory-mapped)".into(),
+            });
+        }
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len == 0 {
@@ -368,6 +375,22 @@ fn check_tensor_ranges(tensors: &[GgufTensorInfo], data_offset: u64, len: u64) -
             });
         }
     }
+    // A tensor declared larger than its data would read into the next one's bytes.
+    let mut sized: Vec<(&GgufTensorInfo, u64)> = tensors
+        .iter()
+        .filter_map(|t| t.n_bytes.map(|n| (t, n)))
+        .collect();
+    sized.sort_by_key(|(t, _)| t.offset);
+    for w in sized.windows(2) {
+        let ((a, n), (b, _)) = (w[0], w[1]);
+        if n > 0 && a.offset.saturating_add(n) > b.offset {
+            return Err(ParseError::Invalid(format!(
+                "tensor '{}' ({} bytes at data offset {}) runs into tensor '{}' at data offset \
+                 {}: its declared shape is larger than its data",
+                a.name, n, a.offset, b.name, b.offset
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -501,6 +524,30 @@ mod tests {
             let err = open_err(&b.0);
             assert!(err.contains(want), "{dims:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_tensor_declared_larger_than_its_data_is_refused() {
+        // token_embd: 4 rows of 8 f32 (128 bytes), then `next` at data offset 128. Declared
+        // with 5 rows, its last row would be `next`'s bytes.
+        let mut ok = Vec::new();
+        for rows in [4u64, 5] {
+            let mut b = Builder::header(3, 2, 0);
+            b.tensor("token_embd.weight", &[8, rows], 0, 0)
+                .tensor("next", &[8], 0, 128)
+                .pad_to(32);
+            b.0.extend_from_slice(&[0u8; 160]);
+            ok.push(open(&b.0).map(|_| ()).map_err(|e| e.to_string()));
+        }
+        assert_eq!(ok[0], Ok(()));
+        let err = ok[1].clone().unwrap_err();
+        assert!(
+            err.ends_with(
+                "tensor 'token_embd.weight' (160 bytes at data offset 0) runs into tensor \
+                 'next' at data offset 128: its declared shape is larger than its data"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -115,22 +115,37 @@ impl Indicators {
     }
 }
 
+/// Rows whose largest value is below this are measured scaled up ([`finish_output_mean`]):
+/// their squares would underflow f32 sums.
+const TINY_ROW: f32 = 1e-15;
+
 /// L2 norm of every row, in parallel.
 pub fn row_norms(m: &Matrix) -> Vec<f64> {
-    m.map_rows_par(|_, r| stats::dot(r, r).sqrt())
+    m.map_rows_par(|i, r| {
+        if m.is_masked(i) {
+            f64::NAN
+        } else {
+            stats::dot(r, r).sqrt()
+        }
+    })
 }
 
 /// Mean of the given rows (f64 accumulation).
 pub fn mean_of_rows(m: &Matrix, ids: &[u32]) -> Vec<f64> {
     let mut acc = vec![0f64; m.cols];
     let mut buf = vec![0f32; m.cols];
+    let mut n = 0usize;
     for &i in ids {
+        if m.is_masked(i as usize) {
+            continue;
+        }
+        n += 1;
         m.row_into(i as usize, &mut buf);
         for (a, &x) in acc.iter_mut().zip(&buf) {
             *a += x as f64;
         }
     }
-    let n = ids.len().max(1) as f64;
+    let n = n.max(1) as f64;
     acc.iter_mut().for_each(|a| *a /= n);
     acc
 }
@@ -143,6 +158,9 @@ pub fn mean_row(m: &Matrix) -> Vec<f64> {
         .fold(
             || (vec![0f64; cols], vec![0f32; cols]),
             |(mut acc, mut buf), i| {
+                if m.is_masked(i) {
+                    return (acc, buf);
+                }
                 m.row_into(i, &mut buf);
                 for (a, &x) in acc.iter_mut().zip(&buf) {
                     *a += x as f64;
@@ -158,7 +176,8 @@ pub fn mean_row(m: &Matrix) -> Vec<f64> {
                 a
             },
         );
-    sum.into_iter().map(|s| s / m.rows as f64).collect()
+    let n = (0..m.rows).filter(|&i| !m.is_masked(i)).count().max(1);
+    sum.into_iter().map(|s| s / n as f64).collect()
 }
 
 /// The four unembedding indicators for every row of `out`, against the mean of the
@@ -217,7 +236,22 @@ pub fn finish_output_mean(out: &Matrix, m_ref: &[f64], p: Prepared) -> OutputInd
         u: f32s(&u),
         mpc_unit: unit(&m_pc),
     };
-    let per_row: Vec<[f64; 4]> = out.map_rows_par(|_, r| stats::row_distances(r, &targets));
+    let per_row: Vec<[f64; 4]> = out.map_rows_par(|i, r| {
+        if out.is_masked(i) {
+            return [f64::NAN; 4];
+        }
+        let d = stats::row_distances(r, &targets);
+        // A row of tiny (e.g. subnormal) values squares to zero in f32 and would read as
+        // a row with no direction. The two plain cosine distances do not depend on the
+        // row's scale: measure them on the row scaled to a largest value of 1.
+        let top = r.iter().fold(0f32, |a, &x| a.max(x.abs()));
+        if top > 0.0 && top < TINY_ROW {
+            let scaled: Vec<f32> = r.iter().map(|&x| x / top).collect();
+            let s = stats::row_distances(&scaled, &targets);
+            return [s[0], s[1], d[2], d[3]];
+        }
+        d
+    });
     OutputIndicators {
         cos: per_row.iter().map(|x| x[0]).collect(),
         cos_pc: per_row.iter().map(|x| x[1]).collect(),

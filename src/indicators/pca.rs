@@ -25,6 +25,8 @@ pub fn first_component(m: &Matrix, mean: &[f64]) -> (Vec<f64>, usize) {
     } else {
         (0..take).map(|k| k * m.rows / take).collect()
     };
+    // Rows whose weights are not finite take no part in the component.
+    let ids: Vec<usize> = ids.into_iter().filter(|&i| !m.is_masked(i)).collect();
     let d = m.cols;
     let mean32: Vec<f32> = mean.iter().map(|&x| x as f32).collect();
     let mut x = vec![0f32; ids.len() * d];

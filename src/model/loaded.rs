@@ -153,8 +153,10 @@ impl LoadedModel {
     pub fn check_ids(&self, ids: Vec<u32>) -> Result<Vec<u32>> {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= self.info.vocab_size) {
             bail!(
-                "token id {bad} is outside the model's {} ids",
-                self.info.vocab_size
+                "{}: token id {bad} is outside the model's {} ids (0 to {})",
+                self.info.dir.display(),
+                self.info.vocab_size,
+                self.info.vocab_size.saturating_sub(1)
             );
         }
         let mut seen = std::collections::HashSet::new();

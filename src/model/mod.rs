@@ -149,6 +149,22 @@ pub const RUN_POSITIONS: usize = 8192;
 /// A loaded in-process model with its KV-cache state. Cloning is [`Lm::fork`].
 pub struct Lm(Box<dyn Causal>, Limit);
 
+/// Stop on logits that are not finite numbers: a softmax over them gives NaN scores,
+/// which every threshold reads as "not repeated", so broken weights or a broken config
+/// would come out as every token under-trained. `x - x` is 0 for a finite value and NaN
+/// otherwise; one sum on the device says which.
+fn check_finite(logits: &Tensor, source: &Path) -> Result<()> {
+    let s = logits.sub(logits)?.sum_all()?.to_scalar::<f32>()?;
+    if !s.is_finite() {
+        bail!(
+            "{}: the forward pass gave logits that are not finite numbers (NaN or infinity): \
+             the weights or config.json are broken; no verdict can be given",
+            source.display()
+        );
+    }
+    Ok(())
+}
+
 /// What [`Lm::forward`] holds a call to, for its messages.
 #[derive(Clone)]
 struct Limit {
@@ -179,7 +195,7 @@ impl Lm {
         }
         let source = &self.1.source;
         let m = &mut self.0;
-        crate::util::panic::catch(
+        let logits = crate::util::panic::catch(
             || format!("{}: forward pass", source.display()),
             || Ok(m.forward(ids, pos)?.to_dtype(DType::F32)?),
         )
@@ -188,7 +204,9 @@ impl Lm {
                 "{}",
                 crate::util::text::strip_backtrace(&format!("{e:#}")).replace('\n', " ")
             )
-        })
+        })?;
+        check_finite(&logits, source)?;
+        Ok(logits)
     }
 
     /// A model with the run limit of [`RUN_POSITIONS`] (or the model's own, when lower).
@@ -360,6 +378,11 @@ pub fn load_with(
     };
     let dtype = dtype.unwrap_or(if device.is_cpu() { DType::F32 } else { stored });
     let files = weight_files(dir)?;
+    // Our reader's checks first (layout, offsets, dtypes: every message names the file
+    // and the tensor); candle's say less ("incomplete metadata, file not fully covered").
+    for f in &files {
+        crate::weights::safetensors::SafetensorsFile::open(f)?;
+    }
     // SAFETY: the files are memory-mapped read-only; candle validates every tensor's
     // offsets against the file size before use. A file truncated by another process
     // while mapped could still fault, as with every mmap reader.

@@ -209,10 +209,7 @@ impl Client {
             1 => "1 try".to_string(),
             n => format!("{n} tries"),
         };
-        bail!(
-            "{url}: {last} ({tries}; is the engine running? a rerun with the same --csv \
-             resumes)"
-        )
+        bail!("{url}: {last} ({tries}; is the engine running?)")
     }
 
     fn try_once(&self, url: &str, body: Option<&Value>) -> std::result::Result<Value, Failure> {

@@ -16,6 +16,10 @@ use crate::util::escape::{spreadsheet, visible};
 /// Category written for embedding rows that no token maps to (padding rows).
 pub const NO_TOKEN: &str = "NO_TOKEN";
 
+/// Category written for rows whose weights hold NaN, infinite or out-of-range values
+/// ([`crate::scan::ScanReport::non_finite`]), whatever the tokenizer says of the token.
+pub const NON_FINITE: &str = "NON_FINITE";
+
 /// Column names of the scan CSV that readers look up (with [`Indicator::name`] for the
 /// indicator columns): the one place the writer and the report's reader share.
 pub mod col {
@@ -68,9 +72,12 @@ pub fn csv_row(r: &ScanReport, id: u32) -> Vec<String> {
         id.to_string(),
         tok.map(|t| spreadsheet(&t.raw)).unwrap_or_default(),
         tok.map(|t| spreadsheet(&t.decoded)).unwrap_or_default(),
-        tok.map(|t| t.category.name())
-            .unwrap_or(NO_TOKEN)
-            .to_string(),
+        if r.non_finite.binary_search(&id).is_ok() {
+            NON_FINITE
+        } else {
+            tok.map(|t| t.category.name()).unwrap_or(NO_TOKEN)
+        }
+        .to_string(),
     ];
     for k in Indicator::ALL {
         row.push(format!("{:.6e}", r.indicators.get(k)[id as usize]));
@@ -98,6 +105,7 @@ pub fn to_json(r: &ScanReport) -> serde_json::Value {
         "percentile": r.percentile,
         "threshold": r.threshold,
         "candidates": r.candidates.len(),
+        "non_finite_rows": r.non_finite,
         "reference_ids": r.indicators.reference_ids.len(),
         "reference_source": r.reference_source,
         "reference_kind": r.reference_kind.name(),
@@ -198,6 +206,22 @@ pub fn write_summary(r: &ScanReport, out: &mut dyn Write) -> Result<()> {
         r.percentile
     )?;
     writeln!(out, "candidates   {}", r.candidates.len())?;
+    if !r.non_finite.is_empty() {
+        let shown: Vec<String> = r
+            .non_finite
+            .iter()
+            .take(CLUSTER_IDS)
+            .map(|i| i.to_string())
+            .collect();
+        writeln!(
+            out,
+            "broken       {} rows hold NaN, infinite or out-of-range weights (category {NON_FINITE}, \
+             never candidates): {}{}",
+            r.non_finite.len(),
+            shown.join(" "),
+            if r.non_finite.len() > CLUSTER_IDS { " …" } else { "" }
+        )?;
+    }
 
     let values = r.indicators.get(r.main);
     let mut ids = r.candidates.clone();

@@ -45,6 +45,9 @@ pub fn to_json(r: &VerifyReport, s: &VerifySettings) -> serde_json::Value {
         "tokens_per_s": r.tokens_per_s,
         "positions_forwarded": (r.info.served.is_none()).then_some(r.positions),
         "verdicts": verdict_counts(r),
+        "controls": r.controls.iter().map(|c| json!({
+            "id": c.id, "decoded": c.decoded, "score": c.score, "verdict": c.verdict.name()
+        })).collect::<Vec<_>>(),
         "csv": s.csv.as_ref().map(|p| p.display().to_string()),
     })
 }
@@ -120,6 +123,24 @@ pub fn write_summary(r: &VerifyReport, s: &VerifySettings, out: &mut dyn Write) 
                 .map(|&k| r.prompts[k].name)
                 .collect::<Vec<_>>()
                 .join(" → ")
+        )?;
+    }
+    if !r.controls.is_empty() {
+        let passed = r
+            .controls
+            .iter()
+            .filter(|c| !c.verdict.is_under_trained())
+            .count();
+        let shown: Vec<String> = r
+            .controls
+            .iter()
+            .map(|c| format!("{} {:.2}", quoted(&visible(&c.decoded)), c.score))
+            .collect();
+        writeln!(
+            out,
+            "controls     {passed} of {} common tokens repeated: {}",
+            r.controls.len(),
+            shown.join(", ")
         )?;
     }
     writeln!(out)?;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use super::fingerprint::{Fingerprint, PREFIX};
 use super::{Row, Verdict};
 use crate::util::escape::spreadsheet;
 
@@ -71,15 +72,36 @@ pub struct Log {
 
 impl Log {
     /// Open for appending; read the rows already done. A last line cut by a kill is
-    /// dropped (its token is verified again).
-    pub fn open(path: &Path, prompts: &[&str]) -> Result<Log> {
+    /// dropped (its token is verified again). A log written by a run with another
+    /// [`Fingerprint`] is refused, saying what differs, and so is a log another process
+    /// holds (an advisory lock, held while the returned log lives).
+    pub fn open(path: &Path, prompts: &[&str], fp: &Fingerprint) -> Result<Log> {
         let want = header(prompts);
+        match crate::util::fs::check_output(path)? {
+            crate::util::fs::Dest::File(_) => {}
+            _ => bail!(
+                "{}: a verify log is appended to and resumed from, so it must be a regular \
+                 file, not a stream or device",
+                path.display()
+            ),
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(path)
             .with_context(|| format!("{}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "{}: another run is writing this log (it holds the file's lock); wait for it \
+                 or choose another --csv",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("{}: cannot lock", path.display()))
+            }
+        }
         let mut text = String::new();
         file.read_to_string(&mut text)
             .with_context(|| format!("{}: not a UTF-8 CSV", path.display()))?;
@@ -88,17 +110,49 @@ impl Log {
         // is then empty and gets a fresh header, as if the kill had come before it.
         if !text.is_empty() && !text.ends_with('\n') {
             let keep = text.rfind('\n').map_or(0, |i| i + 1);
-            file.set_len(keep as u64)?;
-            file.seek(SeekFrom::End(0))?;
+            file.set_len(keep as u64)
+                .and_then(|_| file.seek(SeekFrom::End(0)))
+                .with_context(|| {
+                    format!("{}: cannot cut the unfinished last line", path.display())
+                })?;
             text.truncate(keep);
+        }
+        // A kill between the fingerprint and the header leaves the fingerprint alone.
+        if let Some(first) = text.strip_suffix('\n') {
+            if !first.contains('\n') && Fingerprint::parse(first).as_ref() == Some(fp) {
+                file.set_len(0)
+                    .with_context(|| format!("{}: write failed", path.display()))?;
+                text.clear();
+            }
         }
         if text.is_empty() {
             let mut w = csv::Writer::from_writer(Vec::new());
             w.write_record(&want)?;
-            file.write_all(&w.into_inner()?)?;
-            file.sync_data()?;
+            let mut bytes = format!("{}\n", fp.line()).into_bytes();
+            bytes.extend(w.into_inner()?);
+            file.write_all(&bytes)
+                .and_then(|_| file.sync_data())
+                .with_context(|| format!("{}: write failed", path.display()))?;
         } else {
-            let mut rdr = csv::Reader::from_reader(text.as_bytes());
+            let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+            let Some(logged) = Fingerprint::parse(first) else {
+                bail!(
+                    "{}: exists and is not a verify log of this version (its first line is no \
+                     {} fingerprint): remove it or choose another --csv",
+                    path.display(),
+                    PREFIX.trim_end()
+                );
+            };
+            let diff = fp.differences(&logged);
+            if !diff.is_empty() {
+                bail!(
+                    "{}: was written by another run ({}); resuming would mix the two in one \
+                     file: remove it or choose another --csv",
+                    path.display(),
+                    diff.join("; ")
+                );
+            }
+            let mut rdr = csv::Reader::from_reader(rest.as_bytes());
             let got: Vec<String> = rdr.headers()?.iter().map(String::from).collect();
             if got != want {
                 bail!(
@@ -185,7 +239,7 @@ pub fn short(s: &str) -> String {
 /// it: logs from before the `score_bound` column (every score exact), and a prompt score
 /// that does not parse shows as missing.
 pub fn read_log(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    let mut rdr = reader(path)?;
     let h: Vec<String> = rdr
         .headers()
         .with_context(|| format!("{}", path.display()))?
@@ -227,7 +281,7 @@ pub fn read_log(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
 /// Ids of a scan CSV's candidate rows (`candidate == true`); every id when the file has
 /// no candidate column.
 pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+    let mut rdr = reader(path)?;
     let h = rdr
         .headers()
         .with_context(|| format!("{}", path.display()))?
@@ -255,4 +309,14 @@ pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
         })?);
     }
     Ok(ids)
+}
+
+/// A reader of a CSV this program wrote, past a verify log's fingerprint line (records
+/// start with an id, headers with `id`: no other line starts with `#`).
+fn reader(path: &Path) -> Result<csv::Reader<std::io::Cursor<Vec<u8>>>> {
+    let bytes = crate::util::text::read_bounded(path, crate::util::text::MAX_INPUT)
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(std::io::Cursor::new(bytes)))
 }

@@ -3,6 +3,7 @@
 //! proves whether it learned it.
 
 pub mod csv;
+pub mod fingerprint;
 pub mod local;
 pub mod prompts;
 pub mod remote;
@@ -171,6 +172,9 @@ pub struct VerifySettings {
     pub backend: Backend,
     /// What a GGUF file's weights are computed with in process.
     pub gguf_weights: GgufWeights,
+    /// Verify the control tokens first and refuse to give verdicts when the model does
+    /// not repeat them ([`check_controls`]).
+    pub controls: bool,
 }
 
 impl VerifySettings {
@@ -195,6 +199,7 @@ impl VerifySettings {
             csv: None,
             backend: Backend::InProcess,
             gguf_weights: GgufWeights::Auto,
+            controls: true,
         }
     }
 
@@ -246,6 +251,9 @@ pub struct VerifyReport {
     pub top_logprobs: Option<usize>,
     /// The model's load warnings ([`LoadedModel::warnings`]), for the caller to show.
     pub warnings: Vec<String>,
+    /// The control tokens' rows ([`control_ids`]); empty when none ran (`controls`
+    /// off, or nothing new to verify).
+    pub controls: Vec<Row>,
 }
 
 impl<'a> From<&'a VerifySettings> for LoadSpec<'a> {
@@ -382,7 +390,10 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
     let names: Vec<&str> = built.iter().map(|p| p.name).collect();
 
     let mut log = match &s.csv {
-        Some(p) => Some(csv::Log::open(p, &names)?),
+        Some(p) => {
+            let fp = fingerprint::of_run(v, s, &names, ph_id)?;
+            Some(csv::Log::open(p, &names, &fp)?)
+        }
         None => None,
     };
     let done = log.as_ref().map(|l| l.done.clone()).unwrap_or_default();
@@ -394,102 +405,70 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
     let resumed = ids.len() - todo.len();
 
     let stop = s.early_stop.then_some(s.thresholds.trained);
-    let mut positions = 0u64;
-    let bar = progress::bar_always(todo.len() as u64, "verifying");
-    let mut new_rows: Vec<Row> = Vec::with_capacity(todo.len());
     let decoded = |id: u32| {
         v.audit
             .token(id)
             .map(|t| t.decoded.clone())
             .unwrap_or_default()
     };
-    match &v.runtime {
-        Runtime::Local(lm) => {
-            let order = run_order(&built);
-            let mut scorers: Vec<(usize, Scorer)> = order
-                .iter()
-                .map(|&k| {
+    let mut engine = match &v.runtime {
+        Runtime::Local(lm) => Engine::Local(
+            run_order(&built)
+                .into_iter()
+                .map(|k| {
                     let sc = Scorer::new(lm, &v.info.device, &built[k], s.scoring)
                         .with_eos(&v.info.eos_ids);
                     (k, sc)
                 })
-                .collect();
-            for batch in todo.chunks(s.scoring.batch_size.max(1)) {
-                let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; built.len()]; batch.len()];
-                for (k, scorer) in scorers.iter_mut() {
-                    let k = *k;
-                    let active: Vec<usize> = (0..batch.len())
-                        .filter(|&i| {
-                            let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
-                            stop.is_none_or(|t| best <= t)
-                        })
-                        .collect();
-                    if active.is_empty() {
-                        break;
-                    }
-                    let cands: Vec<u32> = active.iter().map(|&i| batch[i]).collect();
-                    let got = scorer.score(&cands, stop)?;
-                    for (&i, p) in active.iter().zip(got) {
-                        scores[i][k] = Some(p);
-                    }
-                }
-                let rows: Vec<Row> = batch
-                    .iter()
-                    .zip(scores)
-                    .map(|(&id, ps)| {
-                        let score = ps.iter().flatten().fold(0f32, |a, &b| a.max(b));
-                        Row {
-                            id,
-                            decoded: decoded(id),
-                            prompt_scores: ps,
-                            score,
-                            bound: false,
-                            verdict: Verdict::of(score, &s.thresholds),
-                        }
-                    })
-                    .collect();
-                if let Some(l) = log.as_mut() {
-                    l.append(&rows)?;
-                }
-                bar.inc(batch.len() as u64);
-                new_rows.extend(rows);
-            }
-            positions = scorers.iter().map(|(_, sc)| sc.positions).sum();
+                .collect(),
+        ),
+        Runtime::Remote(client) => Engine::Remote(
+            remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop)
+                .with_eos(&v.info.eos_ids),
+            client,
+        ),
+    };
+    let rows_of = |engine: &mut Engine, batch: &[u32]| {
+        engine.rows(batch, built.len(), stop, &s.thresholds, &decoded)
+    };
+    // The controls first: a model that cannot repeat its most common tokens gets no
+    // verdicts at all.
+    let controls = if s.controls && !todo.is_empty() {
+        let ids = control_ids(v);
+        let (rows, failure) = rows_of(&mut engine, &ids);
+        if let Some(e) = failure {
+            return Err(e);
         }
-        Runtime::Remote(client) => {
-            let scorer = remote::Scorer::new(client, &v.audit, &built, s.scoring.steps, stop)
-                .with_eos(&v.info.eos_ids);
-            // Rows are logged in request order, a few rounds of requests at a time, so an
-            // uninterrupted run writes the same file whatever the timing.
-            let chunk = client.endpoint.concurrency.max(1) * 4;
-            for batch in todo.chunks(chunk) {
-                let got = crate::openai::pool::map(batch, client.endpoint.concurrency, |&id| {
-                    scorer.score(id)
-                });
-                let mut rows = Vec::with_capacity(batch.len());
-                let mut failure = None;
-                for (&id, r) in batch.iter().zip(got) {
-                    match r {
-                        Some(Ok(ps)) => rows.push(remote::row(id, decoded(id), &ps, &s.thresholds)),
-                        Some(Err(e)) => {
-                            failure.get_or_insert(e);
-                        }
-                        None => {}
-                    }
-                }
-                // Keep every finished row, even when the engine failed mid-batch.
-                if let Some(l) = log.as_mut() {
-                    l.append(&rows)?;
-                }
-                bar.inc(rows.len() as u64);
-                new_rows.extend(rows);
-                if let Some(e) = failure {
-                    bar.finish_and_clear();
-                    return Err(e);
-                }
-            }
+        check_controls(v, &rows, &s.thresholds)?;
+        rows
+    } else {
+        Vec::new()
+    };
+    let control_positions = engine.positions();
+
+    let bar = progress::bar_always(todo.len() as u64, "verifying");
+    let mut new_rows: Vec<Row> = Vec::with_capacity(todo.len());
+    for batch in todo.chunks(engine.chunk(s.scoring.batch_size)) {
+        let (rows, failure) = rows_of(&mut engine, batch);
+        // Keep every finished row, even when the engine failed mid-batch.
+        if let Some(l) = log.as_mut() {
+            l.append(&rows)?;
+        }
+        bar.inc(rows.len() as u64);
+        new_rows.extend(rows);
+        if let Some(e) = failure {
+            bar.finish_and_clear();
+            return Err(match &s.csv {
+                Some(p) => anyhow::anyhow!(
+                    "{e:#} (the {} tokens done are in {}: a rerun with the same --csv resumes)",
+                    new_rows.len(),
+                    p.display()
+                ),
+                None => e,
+            });
         }
     }
+    let positions = engine.positions() - control_positions;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let mut by_id: std::collections::HashMap<u32, Row> =
@@ -516,9 +495,167 @@ pub fn run_with(v: &LoadedModel, s: &VerifySettings, ids: &[u32]) -> Result<Veri
             0.0
         },
         warnings: v.warnings.clone(),
+        controls,
         rows,
         resumed,
         positions,
         seconds,
     })
+}
+
+/// The two ways rows are scored: the in-process scorers (one per prompt, in run order) or
+/// a serving engine.
+enum Engine<'a> {
+    Local(Vec<(usize, Scorer<'a>)>),
+    Remote(remote::Scorer<'a>, &'a crate::openai::Client),
+}
+
+impl Engine<'_> {
+    /// Ids per logged batch: the batch size in process; for an engine, a few rounds of
+    /// requests, so an uninterrupted run writes the same file whatever the timing.
+    fn chunk(&self, batch_size: usize) -> usize {
+        match self {
+            Engine::Local(_) => batch_size.max(1),
+            Engine::Remote(_, c) => c.endpoint.concurrency.max(1) * 4,
+        }
+    }
+
+    /// Positions forwarded in process so far.
+    fn positions(&self) -> u64 {
+        match self {
+            Engine::Local(sc) => sc.iter().map(|(_, s)| s.positions).sum(),
+            Engine::Remote(..) => 0,
+        }
+    }
+
+    /// The rows of `batch`, in its order; with an engine, the rows finished before a
+    /// failure and the failure.
+    fn rows(
+        &mut self,
+        batch: &[u32],
+        n_prompts: usize,
+        stop: Option<f32>,
+        t: &Thresholds,
+        decoded: &dyn Fn(u32) -> String,
+    ) -> (Vec<Row>, Option<anyhow::Error>) {
+        match self {
+            Engine::Local(scorers) => {
+                let mut scores: Vec<Vec<Option<f32>>> = vec![vec![None; n_prompts]; batch.len()];
+                for (k, scorer) in scorers.iter_mut() {
+                    let k = *k;
+                    let active: Vec<usize> = (0..batch.len())
+                        .filter(|&i| {
+                            let best = scores[i].iter().flatten().fold(0f32, |a, &b| a.max(b));
+                            stop.is_none_or(|t| best <= t)
+                        })
+                        .collect();
+                    if active.is_empty() {
+                        break;
+                    }
+                    let cands: Vec<u32> = active.iter().map(|&i| batch[i]).collect();
+                    match scorer.score(&cands, stop) {
+                        Ok(got) => {
+                            for (&i, p) in active.iter().zip(got) {
+                                scores[i][k] = Some(p);
+                            }
+                        }
+                        Err(e) => return (Vec::new(), Some(e)),
+                    }
+                }
+                let rows = batch
+                    .iter()
+                    .zip(scores)
+                    .map(|(&id, ps)| {
+                        let score = ps.iter().flatten().fold(0f32, |a, &b| a.max(b));
+                        Row {
+                            id,
+                            decoded: decoded(id),
+                            prompt_scores: ps,
+                            score,
+                            bound: false,
+                            verdict: Verdict::of(score, t),
+                        }
+                    })
+                    .collect();
+                (rows, None)
+            }
+            Engine::Remote(scorer, client) => {
+                let got = crate::openai::pool::map(batch, client.endpoint.concurrency, |&id| {
+                    scorer.score(id)
+                });
+                let mut rows = Vec::with_capacity(batch.len());
+                let mut failure = None;
+                for (&id, r) in batch.iter().zip(got) {
+                    match r {
+                        Some(Ok(ps)) => rows.push(remote::row(id, decoded(id), &ps, t)),
+                        Some(Err(e)) => {
+                            failure.get_or_insert(e);
+                        }
+                        None => {}
+                    }
+                }
+                (rows, failure)
+            }
+        }
+    }
+}
+
+/// English text whose most frequent tokens are the controls: any tokenizer trained on
+/// natural text splits it into a few very common tokens (" the", ",", ".", " and"),
+/// which any working model has seen millions of times and repeats when asked.
+pub const CONTROL_TEXT: &str = "The cat sat on the mat, and the dog sat by the door. The \
+    children played in the park with the ball, and then they went home to the house for \
+    dinner. It was a good day, and the sun was in the sky.";
+
+/// How many control tokens a run carries.
+pub const N_CONTROLS: usize = 5;
+
+/// The control tokens: the [`N_CONTROLS`] most frequent ids of [`CONTROL_TEXT`] (ties by
+/// first occurrence), specials, end-of-sequence ids and tokens that do not re-encode to
+/// themselves left out.
+pub fn control_ids(v: &LoadedModel) -> Vec<u32> {
+    let ids = v.vocab.encode(CONTROL_TEXT).unwrap_or_default();
+    let mut counts: Vec<(u32, usize, usize)> = Vec::new();
+    for (pos, &id) in ids.iter().enumerate() {
+        match counts.iter_mut().find(|c| c.0 == id) {
+            Some(c) => c.1 += 1,
+            None => counts.push((id, 1, pos)),
+        }
+    }
+    counts.retain(|&(id, _, _)| {
+        !v.vocab.special_ids.contains(&id)
+            && !v.info.eos_ids.contains(&id)
+            && (id as usize) < v.info.vocab_size
+            && v.audit.token(id).is_some_and(|t| t.category.is_ok())
+    });
+    counts.sort_by_key(|&(_, n, pos)| (std::cmp::Reverse(n), pos));
+    counts.into_iter().take(N_CONTROLS).map(|c| c.0).collect()
+}
+
+/// Refuse verdicts when most controls come out under-trained: a model that does not
+/// repeat " the" is not telling anything about rare tokens either (broken weights, a
+/// config.json that does not match them, the wrong tokenizer, or a model too small to
+/// repeat at all).
+pub fn check_controls(v: &LoadedModel, rows: &[Row], t: &Thresholds) -> Result<()> {
+    let failed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.verdict.is_under_trained())
+        .collect();
+    if rows.is_empty() || failed.len() * 2 <= rows.len() {
+        return Ok(());
+    }
+    let shown: Vec<String> = failed
+        .iter()
+        .map(|r| format!("{:?} {:.2e}", r.decoded, r.score))
+        .collect();
+    anyhow::bail!(
+        "{}: {} of {} control tokens (the most common tokens of plain English) scored below {} \
+         ({}): a working model repeats them, so the weights, config.json or tokenizer are \
+         broken or do not belong together; no verdicts given (--no-controls verifies anyway)",
+        v.info.dir.display(),
+        failed.len(),
+        rows.len(),
+        t.under,
+        shown.join(", ")
+    )
 }

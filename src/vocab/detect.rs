@@ -80,7 +80,7 @@ const DIR_CANDIDATES: &[&str] = &[
 
 /// Turn a user-given path (file or model directory) into one tokenizer file and format.
 pub fn resolve(path: &Path, forced: Option<Format>) -> Result<Resolved> {
-    let meta = std::fs::metadata(path).map_err(|e| VocabError::io(path, e))?;
+    let meta = crate::util::text::check_readable(path).map_err(|e| VocabError::io(path, e))?;
     if meta.is_dir() {
         return resolve_dir(path, forced);
     }
@@ -134,9 +134,16 @@ fn resolve_dir(dir: &Path, forced: Option<Format>) -> Result<Resolved> {
 /// Decide the format from the first bytes of the file.
 pub fn sniff(path: &Path) -> Result<Format> {
     let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .map_err(|e| VocabError::io(path, e))?;
+    if crate::util::text::is_named_pipe(path) {
+        // A pipe is read once, whole (bounded); the loader gets the same bytes.
+        head = crate::util::text::read_bounded(path, crate::util::text::MAX_INPUT)
+            .map_err(|e| VocabError::io(path, e))?;
+        head.truncate(4096);
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(4096).read_to_end(&mut head))
+            .map_err(|e| VocabError::io(path, e))?;
+    }
     if head.is_empty() {
         return Err(VocabError::invalid(path, "the file is empty"));
     }

@@ -315,9 +315,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vocab> {
     }
 }
 
-/// Read a whole file, naming it in the error.
+/// Read a whole file (at most [`crate::util::text::MAX_INPUT`] bytes; a regular file or a
+/// named pipe), naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| VocabError::io(path, e))?;
+    let bytes = crate::util::text::read_bounded(path, crate::util::text::MAX_INPUT)
+        .map_err(|e| VocabError::io(path, e))?;
     if bytes.is_empty() {
         return Err(VocabError::invalid(path, "the file is empty"));
     }

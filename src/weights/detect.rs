@@ -99,6 +99,13 @@ fn classify_file(path: &Path) -> Result<Found> {
 
 /// Read up to `buf.len()` bytes from the start of the file.
 fn read_head(path: &Path, buf: &mut [u8]) -> Result<usize> {
+    // A FIFO would block the open, a device never end: weights are mapped files.
+    if !std::fs::metadata(path).map_err(io(path))?.is_file() {
+        return Err(WeightsError::Invalid {
+            path: path.to_path_buf(),
+            msg: "not a regular file (weights are memory-mapped)".into(),
+        });
+    }
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut n = 0;
     while n < buf.len() {

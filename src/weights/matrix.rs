@@ -11,6 +11,11 @@ use rayon::prelude::*;
 use super::dtype::DType;
 use super::error::{Result, WeightsError};
 
+/// Magnitude above which a weight counts as broken ([`Matrix::non_finite_rows`]): real
+/// embeddings stay within a few hundred; the square of 1e16 summed over a row still fits
+/// an f32.
+pub const MAX_WEIGHT: f32 = 1e16;
+
 /// An embedding-like matrix: `rows` (one per token id) × `cols` (hidden size), row-major.
 #[derive(Clone)]
 pub struct Matrix<'a> {
@@ -24,6 +29,9 @@ pub struct Matrix<'a> {
     /// Exactly `rows * row_bytes` bytes, checked in [`Matrix::new`].
     bytes: &'a [u8],
     row_bytes: usize,
+    /// Rows to leave out of every mean, component and ranking (their weights are not
+    /// finite numbers): see [`Matrix::with_mask`].
+    mask: Option<std::sync::Arc<Vec<bool>>>,
 }
 
 impl std::fmt::Debug for Matrix<'_> {
@@ -80,7 +88,28 @@ impl<'a> Matrix<'a> {
             dtype,
             bytes,
             row_bytes,
+            mask: None,
         })
+    }
+
+    /// The same matrix with rows marked `true` in `mask` (one flag per row) left out:
+    /// the indicators skip them in means and components and give them NaN.
+    pub fn with_mask(mut self, mask: std::sync::Arc<Vec<bool>>) -> Matrix<'a> {
+        assert_eq!(mask.len(), self.rows, "one mask flag per row");
+        self.mask = Some(mask);
+        self
+    }
+
+    /// Whether row `i` is left out ([`Matrix::with_mask`]).
+    pub fn is_masked(&self, i: usize) -> bool {
+        self.mask.as_ref().is_some_and(|m| m[i])
+    }
+
+    /// Rows holding a value that is not a finite number, or one so large (above
+    /// [`MAX_WEIGHT`] in magnitude) that squaring it overflows f32 arithmetic: a corrupt
+    /// file, data read as the wrong dtype, or a broken training run. One flag per row.
+    pub fn non_finite_rows(&self) -> Vec<bool> {
+        self.map_rows_par(|_, r| r.iter().any(|x| !x.is_finite() || x.abs() > MAX_WEIGHT))
     }
 
     /// The raw bytes of the whole matrix as stored (for benchmarks and byte-exact checks).

@@ -18,7 +18,7 @@ mod error;
 mod gguf;
 mod matrix;
 pub mod names;
-mod safetensors;
+pub(crate) mod safetensors;
 mod sharded;
 
 use std::path::{Path, PathBuf};

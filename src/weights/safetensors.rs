@@ -12,8 +12,10 @@
 //! tensor's byte range inside the data section, shape × element size equal to the byte
 //! length (checked arithmetic), no two tensors overlapping. They all run at open time,
 //! before any tensor data is touched, so a hostile header cannot make a later read go out
-//! of bounds. Unlike the crate, trailing bytes after the last tensor are allowed: they are
-//! harmless to a reader.
+//! of bounds. As in the crate (and the format's definition), the tensors must cover the
+//! data section exactly, without holes or trailing bytes: a header length one byte short
+//! still parses (writers pad the header with spaces) but shifts every tensor by a byte,
+//! and only the layout shows it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -207,6 +209,7 @@ pub(crate) fn parse_header(
         tensors.insert(name, entry);
     }
     check_overlaps(&tensors)?;
+    check_covered(&tensors, data_len)?;
     Ok((data_start, tensors))
 }
 
@@ -265,6 +268,37 @@ fn check_entry(
         begin: begin as usize,
         end: end as usize,
     })
+}
+
+/// The tensors, in offset order, must cover `[0, data_len)` without a hole.
+fn check_covered(
+    tensors: &BTreeMap<String, TensorEntry>,
+    data_len: u64,
+) -> std::result::Result<(), String> {
+    let mut ranges: Vec<(usize, usize)> = tensors
+        .values()
+        .filter(|e| e.end > e.begin)
+        .map(|e| (e.begin, e.end))
+        .collect();
+    ranges.sort_unstable();
+    let mut at = 0usize;
+    for (b, e) in ranges {
+        if b != at {
+            return Err(format!(
+                "the data section has {} bytes at offset {at} that no tensor covers: the \
+                 header length or the offsets are wrong (a shifted or corrupt file)",
+                b - at
+            ));
+        }
+        at = e;
+    }
+    if at as u64 != data_len {
+        return Err(format!(
+            "the data section is {data_len} bytes but its tensors end at {at}: the header \
+             length or the offsets are wrong (a shifted or corrupt file)"
+        ));
+    }
+    Ok(())
 }
 
 /// Two tensors sharing bytes means the header is lying about at least one of them.
@@ -341,6 +375,26 @@ mod tests {
             let err = parse_header(&file(h, 24)).unwrap_err();
             assert!(err.contains(want), "{h}: {err}");
         }
+    }
+
+    #[test]
+    fn the_tensors_must_cover_the_data_exactly() {
+        let h = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  "#;
+        assert!(parse_header(&file(h, 8)).is_ok());
+        // The header length one byte short: still JSON, every tensor shifted by a byte.
+        let mut shifted = file(h, 8);
+        shifted[0] -= 1;
+        assert_eq!(
+            parse_header(&shifted).unwrap_err(),
+            "the data section is 9 bytes but its tensors end at 8: the header length or the \
+             offsets are wrong (a shifted or corrupt file)"
+        );
+        let hole = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        assert_eq!(
+            parse_header(&file(hole, 8)).unwrap_err(),
+            "the data section has 4 bytes at offset 0 that no tensor covers: the header length \
+             or the offsets are wrong (a shifted or corrupt file)"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::driver::*;
 use proptest::prelude::*;
 use tokenaudit::verify::csv::{self as resume, Log};
+use tokenaudit::verify::fingerprint::Fingerprint;
 use tokenaudit::verify::prompts::TEMPLATES;
 use tokenaudit::verify::{Row, Verdict};
 
@@ -34,9 +35,19 @@ fn load_candidates(p: &Path) -> Result<String, String> {
         .map_err(err)
 }
 
+/// The fingerprint every fuzzed log is opened with (and seeded with).
+fn fp() -> Fingerprint {
+    Fingerprint(
+        [("model", "stories260K 1056540 0011"), ("dtype", "f32")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
 fn load_log(p: &Path) -> Result<String, String> {
     let names: Vec<&str> = TEMPLATES.iter().map(|t| t.name).collect();
-    Log::open(p, &names)
+    Log::open(p, &names, &fp())
         .map(|l| format!("{} rows done", l.done.len()))
         .map_err(err)
 }
@@ -192,7 +203,7 @@ fn candidates_csv() {
 /// A verify log as `verify` writes it, for real ids and decoded strings.
 fn verify_log() -> Vec<u8> {
     let names: Vec<&str> = TEMPLATES.iter().map(|t| t.name).collect();
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(format!("{}\n", fp().line()).into_bytes());
     w.write_record(resume::header(&names)).unwrap();
     let verification = String::from_utf8(read("models/tiny-gpt2tok/verification.csv")).unwrap();
     for (i, line) in verification.lines().skip(1).take(200).enumerate() {
@@ -355,18 +366,26 @@ fn csv_catalogue() {
     ]);
     let l = Target::new("verify-log-catalogue", load_log);
     let header = "id,decoded,input_output,assistant_explain,repeats,score,verdict,score_bound\n";
-    let log = |rows: &str| f(format!("{header}{rows}").as_bytes());
+    let line = fp().line();
+    let log = |rows: &str| f(format!("{line}\n{header}{rows}").as_bytes());
+    let mut other = fp();
+    other
+        .0
+        .insert("model".into(), "tiny-llama2tok 18090880 99aa".into());
     l.catalogue(vec![
-        row("another file's header", f(b"token_id,count\n1,2\n"), "exists with columns [token_id,count], not a verify log for prompts [input_output,assistant_explain,repeats]"),
+        row("another file (no fingerprint)", f(b"token_id,count\n1,2\n"), "exists and is not a verify log of this version (its first line is no #tokenaudit-verify fingerprint): remove it or choose another --csv"),
+        row("another run's log", f(format!("{}\n{header}", other.line()).as_bytes()), "was written by another run (model was tiny-llama2tok 18090880 99aa (now stories260K 1056540 0011)); resuming would mix the two in one file: remove it or choose another --csv"),
+        row("another file's header after the fingerprint", f(format!("{line}\ntoken_id,count\n1,2\n").as_bytes()), "exists with columns [token_id,count], not a verify log for prompts [input_output,assistant_explain,repeats]"),
         row("a row id that is not a number", log("x,a,1,2,3,4,trained,exact\n"), "row 2: id is not a number"),
         row("a score that is not a number", log("1,a,1,2,3,x,trained,exact\n"), "row 2: score is not a number"),
         row("an unknown verdict", log("1,a,1,2,3,4,maybe,exact\n"), "row 2: unknown verdict \"maybe\""),
         row("an unknown score bound", log("1,a,1,2,3,4,trained,lower\n"), "row 2: score_bound is \"lower\", not exact or upper"),
-        row("a log from before score_bound", f(b"id,decoded,input_output,assistant_explain,repeats,score,verdict\n1,a,1,2,3,4,trained\n"), "not a verify log for prompts"),
+        row("a log from before score_bound", f(format!("{line}\nid,decoded,input_output,assistant_explain,repeats,score,verdict\n1,a,1,2,3,4,trained\n").as_bytes()), "not a verify log for prompts"),
         row("a row with fewer fields", log("1,a,1\n"), "row 2: CSV error"),
         row("not UTF-8", f(b"id,\xff\n"), "not a UTF-8 CSV"),
         row("a last row cut by a kill (dropped)", log("1,a,1,2,3,4,trained,exact\n2,b,1,2"), ""),
-        row("a header cut by a kill (rewritten)", f(b"id,deco"), ""),
+        row("a header cut by a kill (rewritten)", f(format!("{line}\nid,deco").as_bytes()), ""),
+        row("a fingerprint cut by a kill (rewritten)", f(&line.as_bytes()[..20]), ""),
         row("empty file (a header is written)", f(b""), ""),
         row("score NaN and inf", log("1,a,NaN,inf,-inf,NaN,trained,upper\n"), ""),
     ]);

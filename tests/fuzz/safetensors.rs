@@ -683,9 +683,9 @@ fn safetensors_catalogue() {
             "shape [8, 2, 2] is not a 2-D matrix",
         ),
         row(
-            "the embedding [0, 4]",
+            "the embedding [0, 4] beside 128 data bytes",
             st(r#"{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}"#, ""),
-            "empty matrix",
+            "the data section is 128 bytes but its tensors end at 0",
         ),
         row(
             "a tensor name given twice (the last wins)",

@@ -67,7 +67,10 @@ fn csv_has_one_row_per_token_and_round_trips() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = json["vocab_size"].as_u64().unwrap() as usize;
-    let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(&csv_path)
+        .unwrap();
     let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header, tokenaudit::output::audit::CSV_HEADER);
     let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();

@@ -46,7 +46,12 @@ fn pause_ranking_measures_kl() {
     assert!(passing.windows(2).all(|w| w[0] <= w[1]), "{passing:?}");
     assert!(passing.iter().all(|&k| k > 0.0 && k.is_finite()));
     assert_eq!(j["recommended"]["id"], c[0]["id"]);
-    let rows = csv::Reader::from_path(&csv).unwrap().records().count();
+    let rows = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(&csv)
+        .unwrap()
+        .records()
+        .count();
     assert_eq!(rows, c.len());
 }
 
@@ -147,7 +152,12 @@ fn eval_runs_samplers_side_by_side() {
             assert!(lo <= acc && acc <= hi, "{s}");
             assert!(s["mean_tokens"].as_f64().unwrap() > 0.0, "{s}");
         }
-        let answers = csv::Reader::from_path(&csv).unwrap().records().count();
+        let answers = csv::ReaderBuilder::new()
+            .comment(Some(b'#'))
+            .from_path(&csv)
+            .unwrap()
+            .records()
+            .count();
         let scored: u64 = r
             .iter()
             .map(|s| {

@@ -14,11 +14,11 @@ use safetensors::Dtype;
 use serde_json::{json, Value};
 use tokenaudit::model;
 
-fn stories() -> PathBuf {
+pub(crate) fn stories() -> PathBuf {
     common::data().join("models/stories260K")
 }
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tokenaudit"));
     // candle captures a backtrace into its error text when this is set: the messages
     // must not show it.
@@ -27,7 +27,7 @@ fn bin() -> Command {
 }
 
 /// Run with a deadline: a hang fails the test instead of blocking it.
-fn run(mut c: Command, secs: u64) -> (i32, String, String) {
+pub(crate) fn run(mut c: Command, secs: u64) -> (i32, String, String) {
     let mut child = c
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -54,7 +54,7 @@ fn run(mut c: Command, secs: u64) -> (i32, String, String) {
 }
 
 /// Exit 1, and stderr is exactly `tokenaudit: error: WANT` on one line.
-fn assert_error(r: (i32, String, String), want: &str) {
+pub(crate) fn assert_error(r: (i32, String, String), want: &str) {
     let (code, _, err) = r;
     assert_ne!(code, 101, "panicked: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
@@ -64,17 +64,22 @@ fn assert_error(r: (i32, String, String), want: &str) {
     assert_eq!(err.trim_end(), format!("tokenaudit: error: {want}"));
 }
 
-fn config() -> Value {
+pub(crate) fn config() -> Value {
     serde_json::from_slice(&std::fs::read(stories().join("config.json")).unwrap()).unwrap()
 }
 
-fn tensors() -> HashMap<String, Tensor> {
+pub(crate) fn tensors() -> HashMap<String, Tensor> {
     candle_core::safetensors::load(stories().join("model.safetensors"), &Device::Cpu).unwrap()
 }
 
 /// A model directory `tmp/name` with stories260K's tokenizer, `config` and either
 /// stories260K's weights (`None`: linked) or the given safetensors bytes.
-fn model_dir(tmp: &Path, name: &str, config: &Value, weights: Option<Vec<u8>>) -> PathBuf {
+pub(crate) fn model_dir(
+    tmp: &Path,
+    name: &str,
+    config: &Value,
+    weights: Option<Vec<u8>>,
+) -> PathBuf {
     let dir = tmp.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["tokenizer.json", "tokenizer_config.json"] {
@@ -94,7 +99,9 @@ fn model_dir(tmp: &Path, name: &str, config: &Value, weights: Option<Vec<u8>>) -
 
 /// stories260K's tensors as safetensors bytes, with `edit` applied to the list of
 /// (name, dtype, shape, bytes).
-fn weights_with(edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
+pub(crate) fn weights_with(
+    edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>),
+) -> Vec<u8> {
     let mut list: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors()
         .into_iter()
         .map(|(n, t)| {
@@ -115,7 +122,7 @@ fn weights_with(edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>
     common::writers::st_bytes(&refs)
 }
 
-fn edited(fields: Value) -> Value {
+pub(crate) fn edited(fields: Value) -> Value {
     let mut c = config();
     for (k, v) in fields.as_object().unwrap() {
         c.as_object_mut().unwrap().insert(k.clone(), v.clone());
@@ -123,7 +130,7 @@ fn edited(fields: Value) -> Value {
     c
 }
 
-fn verify(dir: &Path) -> (i32, String, String) {
+pub(crate) fn verify(dir: &Path) -> (i32, String, String) {
     let mut c = bin();
     c.arg("verify").arg(dir).args(["--ids", "5,6"]);
     run(c, 120)

@@ -202,7 +202,11 @@ fn killed_engine_resumes_after_restart_without_losing_rows() {
     // depend on which sequences share a batch, by about 1e-4 relative: verdicts may differ
     // only for scores that close to a threshold.)
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(text.lines().count(), ids.len() + 1);
+    assert_eq!(
+        text.lines().count(),
+        ids.len() + 2,
+        "fingerprint, header, one row per id"
+    );
     let whole = dir.path().join("whole.csv");
     ok(verify_remote(&eng.url, &ids, &whole, &[]));
     let (a, b) = (read_rows(&csv), read_rows(&whole));

@@ -44,7 +44,10 @@ fn stderr(o: &Output) -> String {
 
 /// Ids of the CSV's rows, checking every row is whole.
 fn rows(csv: &Path) -> Vec<u32> {
-    let mut r = csv::Reader::from_path(csv).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(csv)
+        .unwrap();
     let h = r.headers().unwrap().clone();
     assert_eq!(h.len(), 8, "{h:?}");
     r.records()
@@ -94,9 +97,10 @@ fn healthy_fake_engine_scores_exact_and_bounded() {
     let o = verify(&eng.url, &csv, &["--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&csv).unwrap();
-    // 278 is the greedy token with p = 0.6: exact, trained after the first prompt.
+    // 278 is the greedy token with p = 0.6: exact, trained after the first prompt run
+    // (repeats, the last column: prompts run in RUN_ORDER).
     assert!(
-        text.contains("\n278, the,6.000000e-1,,,6.000000e-1,trained,exact\n"),
+        text.contains("\n278, the,,,6.000000e-1,6.000000e-1,trained,exact\n"),
         "{text}"
     );
     // Others are not among the top two: bounded by the smallest, 0.3: undecided.
@@ -128,7 +132,7 @@ fn healthy_fake_engine_scores_exact_and_bounded() {
 fn malformed_json_is_a_clear_error_and_keeps_finished_rows() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
-    let eng = FakeEngine::start(Fault::MalformedJson, 30);
+    let eng = FakeEngine::start(Fault::MalformedJson, 45);
     let o = verify(&eng.url, &csv, &[]);
     failed_clearly(&o, "not JSON");
     let kept = rows(&csv).len();
@@ -142,7 +146,7 @@ fn slow_engine_times_out_with_retries() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
-    let eng = FakeEngine::start(Fault::Slow(Duration::from_secs(5)), 30);
+    let eng = FakeEngine::start(Fault::Slow(Duration::from_secs(5)), 45);
     let t = Instant::now();
     let o = verify(&eng.url, &csv, &["--timeout", "0.3", "--retries", "1"]);
     failed_clearly(&o, "no answer within 0.3 s (2 tries");
@@ -174,7 +178,7 @@ fn unavailable_engine_is_retried_until_it_answers() {
 fn dead_engine_is_a_clear_error_and_resume_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("v.csv");
-    let eng = FakeEngine::start(Fault::Dead, 30);
+    let eng = FakeEngine::start(Fault::Dead, 45);
     let o = verify(&eng.url, &csv, &["--retries", "1"]);
     failed_clearly(&o, "2 tries; is the engine running?");
     let kept = rows(&csv).len();

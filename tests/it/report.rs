@@ -510,7 +510,10 @@ fn report_reads_back_the_other_commands_csv_files() {
         "--percentile",
         "0.03",
     ]);
-    let mut rdr = csv::Reader::from_path(&glitch_csv).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(&glitch_csv)
+        .unwrap();
     let verdict = rdr
         .headers()
         .unwrap()

@@ -20,7 +20,10 @@ pub struct Row {
 
 /// The rows of a verify CSV by id (score, verdict, score_bound are its last columns).
 pub fn read_rows(csv: &std::path::Path) -> std::collections::HashMap<u32, Row> {
-    let mut r = csv::Reader::from_path(csv).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(csv)
+        .unwrap();
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
