@@ -86,42 +86,13 @@ fn show(s: &[usize]) -> String {
 pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> Result<()> {
     let have = headers(files)?;
     let (h, hd, inter) = (f.hidden_size, f.head_dim, f.intermediate_size);
-    let (q, kv) = (f.num_attention_heads * hd, f.num_key_value_heads * hd);
-    let mut need: Vec<(String, Vec<usize>)> = vec![
-        ("model.embed_tokens.weight".into(), vec![f.vocab_size, h]),
-        ("model.norm.weight".into(), vec![h]),
-    ];
-    // Qwen2's candle model picks the head by the tensors (its loader checks the flag).
-    let head_present = have.contains_key("lm_head.weight");
-    if !f.tie_word_embeddings || (family == Family::Qwen2 && head_present) {
-        need.push(("lm_head.weight".into(), vec![f.vocab_size, h]));
-    }
-    for i in 0..f.num_hidden_layers {
-        let p = |t: &str| format!("model.layers.{i}.{t}");
-        need.push((p("input_layernorm.weight"), vec![h]));
-        need.push((p("post_attention_layernorm.weight"), vec![h]));
-        need.push((p("self_attn.o_proj.weight"), vec![h, q]));
-        need.push((p("mlp.down_proj.weight"), vec![h, inter]));
-        match family {
-            Family::Phi3 => {
-                need.push((p("self_attn.qkv_proj.weight"), vec![q + 2 * kv, h]));
-                need.push((p("mlp.gate_up_proj.weight"), vec![2 * inter, h]));
-            }
-            Family::Llama | Family::Qwen2 => {
-                need.push((p("self_attn.q_proj.weight"), vec![q, h]));
-                need.push((p("self_attn.k_proj.weight"), vec![kv, h]));
-                need.push((p("self_attn.v_proj.weight"), vec![kv, h]));
-                need.push((p("mlp.gate_proj.weight"), vec![inter, h]));
-                need.push((p("mlp.up_proj.weight"), vec![inter, h]));
-                if family == Family::Qwen2 {
-                    need.push((p("self_attn.q_proj.bias"), vec![q]));
-                    need.push((p("self_attn.k_proj.bias"), vec![kv]));
-                    need.push((p("self_attn.v_proj.bias"), vec![kv]));
-                }
-            }
-        }
-    }
-    for (name, shape) in &need {
+    let (q, kv) = (
+        f.num_attention_heads.saturating_mul(hd),
+        f.num_key_value_heads.saturating_mul(hd),
+    );
+    // Each tensor is checked as it is named, so a config declaring 2^31 layers costs one
+    // missing-tensor error, not a list of 2^31 names.
+    let check_one = |name: &str, shape: &[usize]| -> Result<()> {
         let Some(e) = have.get(name) else {
             bail!(
                 "{}: tensor '{name}' is missing: not a complete {} checkpoint for {}",
@@ -142,7 +113,7 @@ pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> R
                 e.dtype
             );
         }
-        if &e.shape != shape {
+        if e.shape != shape {
             bail!(
                 "{}: tensor '{name}' has shape {}, but {} implies {}",
                 e.file.display(),
@@ -150,6 +121,42 @@ pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> R
                 config.display(),
                 show(shape)
             );
+        }
+        Ok(())
+    };
+    check_one("model.embed_tokens.weight", &[f.vocab_size, h])?;
+    check_one("model.norm.weight", &[h])?;
+    // Qwen2's candle model picks the head by the tensors (its loader checks the flag).
+    let head_present = have.contains_key("lm_head.weight");
+    if !f.tie_word_embeddings || (family == Family::Qwen2 && head_present) {
+        check_one("lm_head.weight", &[f.vocab_size, h])?;
+    }
+    for i in 0..f.num_hidden_layers {
+        let p = |t: &str| format!("model.layers.{i}.{t}");
+        check_one(&p("input_layernorm.weight"), &[h])?;
+        check_one(&p("post_attention_layernorm.weight"), &[h])?;
+        check_one(&p("self_attn.o_proj.weight"), &[h, q])?;
+        check_one(&p("mlp.down_proj.weight"), &[h, inter])?;
+        match family {
+            Family::Phi3 => {
+                check_one(
+                    &p("self_attn.qkv_proj.weight"),
+                    &[q.saturating_add(kv.saturating_mul(2)), h],
+                )?;
+                check_one(&p("mlp.gate_up_proj.weight"), &[inter.saturating_mul(2), h])?;
+            }
+            Family::Llama | Family::Qwen2 => {
+                check_one(&p("self_attn.q_proj.weight"), &[q, h])?;
+                check_one(&p("self_attn.k_proj.weight"), &[kv, h])?;
+                check_one(&p("self_attn.v_proj.weight"), &[kv, h])?;
+                check_one(&p("mlp.gate_proj.weight"), &[inter, h])?;
+                check_one(&p("mlp.up_proj.weight"), &[inter, h])?;
+                if family == Family::Qwen2 {
+                    check_one(&p("self_attn.q_proj.bias"), &[q])?;
+                    check_one(&p("self_attn.k_proj.bias"), &[kv])?;
+                    check_one(&p("self_attn.v_proj.bias"), &[kv])?;
+                }
+            }
         }
     }
     Ok(())

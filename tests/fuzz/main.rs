@@ -12,6 +12,7 @@ mod engine;
 mod eval;
 mod gguf;
 mod json;
+mod model;
 mod safetensors;
 mod spm;
 mod tiktoken;

@@ -297,3 +297,34 @@ fn a_model_that_cannot_repeat_common_tokens_gets_no_verdicts() {
         .count();
     assert!(passed >= 3, "{controls:?}");
 }
+
+#[test]
+fn a_gguf_whose_tensor_data_is_shifted_is_refused() {
+    // SmolLM2's Q4_1 file with one byte inserted where the tensor data starts: every
+    // block's scale and minimum are read from the wrong bytes.
+    let src = std::fs::read_dir(crate::common::data().join("models/smollm2-135m-instruct"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .unwrap();
+    let off = tokenaudit::gguf::GgufFile::open(&src).unwrap().data_offset as usize;
+    let bytes = std::fs::read(&src).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let shifted = tmp.path().join("shifted.gguf");
+    let mut out = bytes[..off].to_vec();
+    out.push(0);
+    out.extend_from_slice(&bytes[off..]);
+    std::fs::write(&shifted, out).unwrap();
+    let mut c = bin();
+    c.arg("scan").arg(&shifted);
+    assert_error(
+        run(c, 120),
+        &format!(
+            "{}: 18930 of 49152 rows of 'token_embd.weight' hold NaN, infinite or out-of-range \
+             values (the first is row 2): the data is not what the header says (a corrupt or \
+             shifted file, or the wrong dtype)",
+            shifted.display()
+        ),
+    );
+}
