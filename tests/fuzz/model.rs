@@ -148,7 +148,7 @@ fn apply(list: &mut List, e: &TensorEdit) {
         }
         TensorEdit::RowShort(i) => {
             let t = &mut list[pick(i)];
-            let row: usize = t.2[1..].iter().product::<usize>() * t.1.size();
+            let row: usize = t.2[1..].iter().product::<usize>() * (t.1.bitsize() / 8);
             if t.2[0] > 1 {
                 t.2[0] -= 1;
                 t.3.truncate(t.3.len() - row);
@@ -156,7 +156,7 @@ fn apply(list: &mut List, e: &TensorEdit) {
         }
         TensorEdit::RowLong(i) => {
             let t = &mut list[pick(i)];
-            let row: usize = t.2[1..].iter().product::<usize>() * t.1.size();
+            let row: usize = t.2[1..].iter().product::<usize>() * (t.1.bitsize() / 8);
             t.2[0] += 1;
             t.3.extend(std::iter::repeat_n(0u8, row));
         }
