@@ -154,10 +154,13 @@ fn chat_template(model: &Path) -> String {
             .and_then(|f| f.get_str("tokenizer.chat_template").map(str::to_string))
             .unwrap_or_default();
     }
-    if let Ok(t) = std::fs::read_to_string(model.join("chat_template.jinja")) {
+    // Sidecars, read bounded (a link to /dev/zero is no template).
+    const MAX: u64 = 16 << 20;
+    let read = |name: &str| crate::util::text::read_bounded(&model.join(name), MAX).ok();
+    if let Some(t) = read("chat_template.jinja").and_then(|b| String::from_utf8(b).ok()) {
         return t;
     }
-    let Ok(b) = std::fs::read(model.join("tokenizer_config.json")) else {
+    let Some(b) = read("tokenizer_config.json") else {
         return String::new();
     };
     let v = serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default();

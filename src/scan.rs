@@ -521,8 +521,7 @@ pub fn read_counts(path: &Path, rows: usize) -> Result<Vec<Option<u64>>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("{}", path.display()))?;
+        .from_reader(crate::util::text::read_input(path)?);
     let mut counts = vec![None; rows];
     let mut n = 0;
     for (i, rec) in r.records().enumerate() {

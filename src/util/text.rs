@@ -80,6 +80,14 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The bytes of a CSV or other input file, at most [`MAX_INPUT`] (a regular file or a
+/// shell's pipe), for a reader over them: `/dev/zero` or a FIFO given as a CSV would
+/// otherwise be read forever or waited on.
+pub fn read_input(path: &Path) -> Result<std::io::Cursor<Vec<u8>>> {
+    let bytes = read_bounded(path, MAX_INPUT).with_context(|| format!("{}", path.display()))?;
+    Ok(std::io::Cursor::new(bytes))
+}
+
 /// Read a text file as UTF-8 (bounded by [`MAX_INPUT`]), naming the file and the byte
 /// offset when it is not.
 pub fn read_text(path: &Path) -> Result<String> {

@@ -314,9 +314,7 @@ pub fn read_candidates(path: &Path) -> Result<Vec<u32>> {
 /// A reader of a CSV this program wrote, past a verify log's fingerprint line (records
 /// start with an id, headers with `id`: no other line starts with `#`).
 fn reader(path: &Path) -> Result<csv::Reader<std::io::Cursor<Vec<u8>>>> {
-    let bytes = crate::util::text::read_bounded(path, crate::util::text::MAX_INPUT)
-        .with_context(|| format!("{}", path.display()))?;
     Ok(csv::ReaderBuilder::new()
         .comment(Some(b'#'))
-        .from_reader(std::io::Cursor::new(bytes)))
+        .from_reader(crate::util::text::read_input(path)?))
 }

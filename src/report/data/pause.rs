@@ -78,8 +78,7 @@ impl PauseData {
 
     /// Read a `pause --csv` ranking (columns by name, see docs/schemas.md).
     pub fn read_csv(path: &Path) -> Result<PauseData> {
-        let mut rdr =
-            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+        let mut rdr = csv::Reader::from_reader(crate::util::text::read_input(path)?);
         let h = rdr
             .headers()
             .with_context(|| format!("{}", path.display()))?

@@ -115,8 +115,7 @@ impl ScanData {
         path: &Path,
         main: Option<Indicator>,
     ) -> Result<(ScanData, Option<VerifyData>)> {
-        let mut rdr =
-            csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
+        let mut rdr = csv::Reader::from_reader(crate::util::text::read_input(path)?);
         let h = rdr
             .headers()
             .with_context(|| format!("{}", path.display()))?
