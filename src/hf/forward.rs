@@ -23,6 +23,9 @@ pub enum Family {
     Qwen2,
     /// candle-transformers' `phi3`.
     Phi3,
+    /// candle-transformers' `qwen3` (explicit `head_dim`, q/k RMS norms, optional
+    /// attention biases).
+    Qwen3,
 }
 
 impl Family {
@@ -31,6 +34,7 @@ impl Family {
             Family::Llama => "llama",
             Family::Qwen2 => "qwen2",
             Family::Phi3 => "phi3",
+            Family::Qwen3 => "qwen3",
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Forward {
     pub sliding_window: Option<usize>,
     /// `dtype` (transformers 5) or `torch_dtype` (4.x), e.g. `bfloat16`.
     pub stored_dtype: Option<String>,
+    /// `attention_bias` where the architecture reads it (Qwen3); false elsewhere.
+    pub attention_bias: bool,
 }
 
 /// Forward-affecting keys no candle model here implements, with the value that means
@@ -135,21 +141,89 @@ const ACTIVATIONS: &[(&str, candle_nn::Activation)] = &[
     ("sigmoid", candle_nn::Activation::Sigmoid),
 ];
 
-/// Reads fields with `null` meaning absent, naming the file and key on a wrong type.
-struct Reader<'a> {
+/// Reads fields with `null` meaning absent, naming the file and key on a wrong type: the
+/// one exact reader every architecture's config mapping goes through.
+pub struct Reader<'a> {
     c: &'a Config,
 }
 
-impl Reader<'_> {
-    fn err(&self, msg: impl Into<String>) -> HfError {
+impl<'a> Reader<'a> {
+    /// A reader of `c`.
+    pub fn new(c: &'a Config) -> Reader<'a> {
+        Reader { c }
+    }
+
+    /// The refusal of a key whose value `arch`'s forward pass does not implement.
+    pub fn refuse(
+        &self,
+        arch: &str,
+        key: &str,
+        value: &dyn std::fmt::Display,
+        why: &str,
+    ) -> HfError {
+        self.err(format!(
+            "{key} {value} is not implemented by the {arch} forward pass ({why}); refused \
+             rather than computing another function than the checkpoint's"
+        ))
+    }
+
+    /// Refuse every key of the shared list of forward-affecting features that is on,
+    /// except those in `implemented` (which the caller reads itself).
+    pub fn refuse_unimplemented(&self, arch: &str, implemented: &[&str]) -> Result<(), HfError> {
+        for (key, off) in UNIMPLEMENTED {
+            if implemented.contains(key) {
+                continue;
+            }
+            if let Some(v) = self.c.get(key) {
+                if !off.is_off(v) {
+                    return Err(self.refuse(arch, key, v, "no model here has it"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `dtype` (transformers 5) or `torch_dtype` (4.x).
+    pub fn stored_dtype(&self) -> Option<String> {
+        self.get("dtype")
+            .or_else(|| self.get("torch_dtype"))
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    }
+
+    /// The activation named by `key` (`default` when absent), one of `ACTIVATIONS`.
+    pub fn activation(
+        &self,
+        arch: &str,
+        key: &str,
+        default: &str,
+    ) -> Result<candle_nn::Activation, HfError> {
+        let name = match self.get(key) {
+            None => default.to_string(),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.err(format!("{key} must be a string, not {v}")))?
+                .to_string(),
+        };
+        ACTIVATIONS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|x| x.1)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ACTIVATIONS.iter().map(|x| x.0).collect();
+                self.refuse(arch, key, &format!("{name:?}"), &names.join(", "))
+            })
+    }
+
+    pub fn err(&self, msg: impl Into<String>) -> HfError {
         HfError::invalid(self.c.path(), msg)
     }
 
-    fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&Value> {
         self.c.get(key).filter(|v| !v.is_null())
     }
 
-    fn uint(&self, key: &str) -> Result<Option<usize>, HfError> {
+    pub fn uint(&self, key: &str) -> Result<Option<usize>, HfError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -159,23 +233,23 @@ impl Reader<'_> {
         }
     }
 
-    fn positive(&self, key: &str) -> Result<Option<usize>, HfError> {
+    pub fn positive(&self, key: &str) -> Result<Option<usize>, HfError> {
         match self.uint(key)? {
             Some(0) => Err(self.err(format!("{key} is 0: not a usable model"))),
             n => Ok(n),
         }
     }
 
-    fn need(&self, key: &str) -> Result<usize, HfError> {
+    pub fn need(&self, key: &str) -> Result<usize, HfError> {
         self.positive(key)?
             .ok_or_else(|| self.err(format!("missing field `{key}`")))
     }
 
-    fn float(&self, key: &str) -> Result<Option<f64>, HfError> {
+    pub fn float(&self, key: &str) -> Result<Option<f64>, HfError> {
         float_in(self.get(key), key).map_err(|m| self.err(m))
     }
 
-    fn bool(&self, key: &str) -> Result<Option<bool>, HfError> {
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, HfError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -185,7 +259,7 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&self, key: &str) -> Result<Option<&Map<String, Value>>, HfError> {
+    pub fn object(&self, key: &str) -> Result<Option<&Map<String, Value>>, HfError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -258,13 +332,16 @@ impl Forward {
                 "num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
             )));
         }
-        if hidden_size % heads != 0 {
+        let explicit = r.positive("head_dim")?;
+        if hidden_size % heads != 0 && !(family == Family::Qwen3 && explicit.is_some()) {
             return Err(r.err(format!(
                 "hidden_size {hidden_size} is not a multiple of num_attention_heads {heads}"
             )));
         }
         let derived = hidden_size / heads;
-        let head_dim = match r.positive("head_dim")? {
+        let head_dim = match explicit {
+            // Qwen3's attention is sized by head_dim itself.
+            Some(d) if family == Family::Qwen3 => d,
             Some(d) if d != derived => {
                 return Err(refuse(
                     "head_dim",
@@ -282,7 +359,7 @@ impl Forward {
 
         let rms_norm_eps = r.float("rms_norm_eps")?.unwrap_or(match family {
             Family::Phi3 => 1e-5,
-            Family::Llama | Family::Qwen2 => 1e-6,
+            Family::Llama | Family::Qwen2 | Family::Qwen3 => 1e-6,
         });
 
         // RoPE: transformers 4.x writes `rope_theta` and `rope_scaling`; 5.x one
@@ -370,7 +447,7 @@ impl Forward {
                 other => {
                     let implemented = match family {
                         Family::Llama => "default and llama3 only",
-                        Family::Qwen2 | Family::Phi3 => "default only",
+                        Family::Qwen2 | Family::Qwen3 | Family::Phi3 => "default only",
                     };
                     return Err(refuse(
                         &format!("{scaling_key} type"),
@@ -433,9 +510,11 @@ impl Forward {
         // Biases: candle's Llama and Phi-3 have none; Qwen2 always has q/k/v biases and
         // no MLP bias (transformers' Qwen2 ignores `attention_bias`).
         let mut bias_keys = vec!["mlp_bias"];
-        if family != Family::Qwen2 {
+        if !matches!(family, Family::Qwen2 | Family::Qwen3) {
             bias_keys.push("attention_bias");
         }
+        // Qwen3's q/k/v/o projections have biases exactly when it says so.
+        let attention_bias = family == Family::Qwen3 && r.bool("attention_bias")?.unwrap_or(false);
         for key in bias_keys {
             if r.bool(key)? == Some(true) {
                 return Err(refuse(key, &true, "its linear layers have no bias"));
@@ -471,6 +550,7 @@ impl Forward {
             tie_word_embeddings,
             sliding_window,
             stored_dtype,
+            attention_bias,
         })
     }
 
@@ -530,7 +610,9 @@ fn sliding_window(
     let applies = match family {
         Family::Llama => mistral || sliding_layer,
         Family::Phi3 => true,
-        Family::Qwen2 => r.bool("use_sliding_window")?.unwrap_or(false) || sliding_layer,
+        Family::Qwen2 | Family::Qwen3 => {
+            r.bool("use_sliding_window")?.unwrap_or(false) || sliding_layer
+        }
     };
     if sliding_layer && window.is_none() {
         return Err(

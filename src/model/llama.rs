@@ -10,13 +10,29 @@ use candle_transformers::models::llama;
 use super::{Arch, Causal, LoadContext, Spec};
 use crate::hf::{Family, Forward, RopeScaling};
 
-/// `model_type` `llama` or `mistral`, or an `architectures` entry starting with either.
+/// `model_type` `llama` or `mistral` (without one, the `architectures` class).
 pub const SPEC: Spec = Spec {
     arch: Arch::Llama,
     name: "llama",
-    families: &["llama", "mistral"],
+    model_types: &["llama", "mistral"],
+    classes: &["LlamaForCausalLM", "MistralForCausalLM"],
+    facts,
+    check,
     load,
 };
+
+fn facts(c: &crate::hf::Config) -> Result<super::Facts> {
+    Ok(super::Facts::of_forward(&Forward::read(c, Family::Llama)?))
+}
+
+fn check(files: &[std::path::PathBuf], c: &crate::hf::Config) -> Result<()> {
+    super::shapes::check(
+        files,
+        &Forward::read(c, Family::Llama)?,
+        Family::Llama,
+        c.path(),
+    )
+}
 
 /// A Llama-family model with the cache candle keeps beside it, and what rebuilding that
 /// cache needs.

@@ -15,11 +15,13 @@
 //! [`LoadedModel`] is the model and tokenizer that `verify`, `pause`, `generate` and `eval`
 //! share, in process or behind a serving engine ([`served_info`]).
 
+pub mod gpt2;
 pub mod llama;
 pub mod loaded;
 pub mod phi3;
 pub mod quantized;
 pub mod qwen2;
+pub mod qwen3;
 mod served;
 pub mod shapes;
 
@@ -43,28 +45,95 @@ pub enum Arch {
     Qwen2,
     /// Phi-3 ([`phi3`]).
     Phi3,
+    /// GPT-2 ([`gpt2`]).
+    Gpt2,
+    /// Qwen3 ([`qwen3`]).
+    Qwen3,
     /// A GGUF file through candle's quantized models ([`quantized`]).
     Gguf(quantized::QArch),
 }
 
-/// What dispatch needs of an architecture file: the names that select it and its loader.
-/// Each file exports one as `SPEC`; [`ARCHS`] lists them in detection order.
+/// What dispatch needs of an architecture file: the names that select it, its reading of
+/// config.json, its tensor check and its loader. Each file exports one as `SPEC`;
+/// [`ARCHS`] lists them.
 pub struct Spec {
     /// The variant [`ModelInfo::arch`] reports.
     pub arch: Arch,
     /// The name reports show.
     pub name: &'static str,
-    /// `model_type` values, and lower-cased prefixes of `architectures` entries, that
-    /// select this architecture.
-    pub families: &'static [&'static str],
+    /// `model_type` values that select this architecture (matched exactly: `gemma3_text`
+    /// is not `gemma`).
+    pub model_types: &'static [&'static str],
+    /// `architectures` class names that select it when config.json has no `model_type`
+    /// (matched exactly: `Phi3ForCausalLM` is not Phi-2's `PhiForCausalLM`).
+    pub classes: &'static [&'static str],
+    /// The facts the rest of the tool needs, read from config.json by the architecture's
+    /// exact reader (which refuses what its forward pass does not implement).
+    pub facts: fn(&Config) -> Result<Facts>,
+    /// Hold the checkpoint's tensors to config.json before candle sees them (some of
+    /// candle's loaders unwrap shape errors).
+    pub check: fn(&[PathBuf], &Config) -> Result<()>,
     /// Build the model from the checkpoint.
     pub load: fn(&LoadContext<'_>, VarBuilder<'static>) -> Result<Box<dyn Causal>>,
 }
 
+/// What the tool needs to know of a checkpoint's config, whatever its architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// Rows of the (un)embedding.
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    /// The context the config declares.
+    pub max_position_embeddings: usize,
+    /// An attention window shorter than the declared context, in force on every layer or
+    /// some: candle's models attend over the whole sequence, so they are exact only up to
+    /// it.
+    pub sliding_window: Option<usize>,
+    /// `dtype` / `torch_dtype` as stored (`bfloat16`…).
+    pub stored_dtype: Option<String>,
+}
+
+impl Facts {
+    /// The longest sequence computed exactly as transformers computes it.
+    pub fn exact_positions(&self) -> usize {
+        self.sliding_window
+            .map_or(self.max_position_embeddings, |w| {
+                w.min(self.max_position_embeddings)
+            })
+    }
+
+    /// The facts of the shared [`crate::hf::Forward`] reading (llama, qwen2, phi3).
+    pub fn of_forward(f: &crate::hf::Forward) -> Facts {
+        Facts {
+            vocab_size: f.vocab_size,
+            hidden_size: f.hidden_size,
+            layers: f.num_hidden_layers,
+            max_position_embeddings: f.max_position_embeddings,
+            sliding_window: f.sliding_window,
+            stored_dtype: f.stored_dtype.clone(),
+        }
+    }
+}
+
 /// The supported architectures, in the order config.json is matched against them.
-const ARCHS: &[Spec] = &[llama::SPEC, qwen2::SPEC, phi3::SPEC];
+const ARCHS: &[Spec] = &[
+    llama::SPEC,
+    qwen2::SPEC,
+    qwen3::SPEC,
+    phi3::SPEC,
+    gpt2::SPEC,
+];
 
 impl Arch {
+    /// The config facts of an in-process safetensors architecture (`None` for GGUF).
+    pub fn facts(self, c: &Config) -> Result<Option<Facts>> {
+        match self {
+            Arch::Gguf(_) => Ok(None),
+            _ => (self.spec().facts)(c).map(Some),
+        }
+    }
+
     fn spec(self) -> &'static Spec {
         ARCHS
             .iter()
@@ -265,14 +334,20 @@ pub fn parse_dtype(s: &str) -> Result<DType> {
     }
 }
 
-/// The architecture config.json names: the first [`Spec`] whose family is the
-/// `model_type` or starts an `architectures` entry.
+/// The architecture config.json names: the [`Spec`] of its `model_type`, exactly; without
+/// one, of an `architectures` class name, exactly (prefixes are a trap: `Gemma3…`,
+/// `Olmo2…` and `Phi3…` start like their predecessors).
 fn arch_of(config: &Config, path: &Path) -> Result<&'static Spec> {
     let model_type = config.model_type().unwrap_or("");
     let archs = config.architectures();
-    let has =
-        |s: &str| model_type == s || archs.iter().any(|a| a.to_ascii_lowercase().starts_with(s));
-    if let Some(spec) = ARCHS.iter().find(|a| a.families.iter().any(|f| has(f))) {
+    let found = if model_type.is_empty() {
+        ARCHS
+            .iter()
+            .find(|a| a.classes.iter().any(|c| archs.iter().any(|x| x == c)))
+    } else {
+        ARCHS.iter().find(|a| a.model_types.contains(&model_type))
+    };
+    if let Some(spec) = found {
         return Ok(spec);
     }
     let what = if model_type.is_empty() {
@@ -282,7 +357,7 @@ fn arch_of(config: &Config, path: &Path) -> Result<&'static Spec> {
     };
     let supported: Vec<&str> = ARCHS
         .iter()
-        .flat_map(|a| a.families.iter().copied())
+        .flat_map(|a| a.model_types.iter().copied())
         .collect();
     bail!(
         "{}: architecture '{}' is not supported for forward passes (supported: {})",
@@ -356,21 +431,9 @@ pub fn load_with(
     }
     let config = Config::require_in(dir)?;
     let spec = arch_of(&config, dir)?;
-    // The checked view of the forward-pass fields: what the architecture's loader builds
-    // its candle config from, read here too for what the rest of the tool is told.
-    let forward = crate::hf::Forward::read(
-        &config,
-        match spec.arch {
-            Arch::Llama => crate::hf::Family::Llama,
-            Arch::Qwen2 => crate::hf::Family::Qwen2,
-            Arch::Phi3 => crate::hf::Family::Phi3,
-            Arch::Gguf(q) => bail!(
-                "{}: config.json names the GGUF architecture {q:?}, which is loaded from a \
-                 .gguf file, not a model directory",
-                dir.display()
-            ),
-        },
-    )?;
+    // The architecture's exact reading of config.json: what its loader builds the candle
+    // config from, read here too for what the rest of the tool is told.
+    let forward = (spec.facts)(&config)?;
     let stored = match forward.stored_dtype.as_deref() {
         Some("bfloat16") => DType::BF16,
         Some("float16") => DType::F16,
@@ -396,7 +459,7 @@ pub fn load_with(
         // do not: the usable context stops at the window.
         max_positions: forward.exact_positions(),
         hidden_size: forward.hidden_size,
-        layers: forward.num_hidden_layers,
+        layers: forward.layers,
         eos_ids: eos_ids(dir, Some(&config))?,
         dtype,
         device: device.clone(),
@@ -409,12 +472,7 @@ pub fn load_with(
         dtype,
         device,
     };
-    let family_check = match spec.arch {
-        Arch::Llama => crate::hf::Family::Llama,
-        Arch::Qwen2 => crate::hf::Family::Qwen2,
-        _ => crate::hf::Family::Phi3,
-    };
-    shapes::check(&files, &forward, family_check, config.path())?;
+    (spec.check)(&files, &config)?;
     let model = crate::util::panic::catch(
         || format!("{}: building the model", files[0].display()),
         || (spec.load)(&cx, vb),

@@ -9,13 +9,29 @@ use candle_transformers::models::phi3;
 use super::{Arch, Causal, LoadContext, Spec};
 use crate::hf::{Family, Forward};
 
-/// `model_type` `phi3`, or an `architectures` entry starting with it.
+/// `model_type` `phi3` (without one, the `architectures` class).
 pub const SPEC: Spec = Spec {
     arch: Arch::Phi3,
     name: "phi3",
-    families: &["phi3"],
+    model_types: &["phi3"],
+    classes: &["Phi3ForCausalLM"],
+    facts,
+    check,
     load,
 };
+
+fn facts(c: &crate::hf::Config) -> Result<super::Facts> {
+    Ok(super::Facts::of_forward(&Forward::read(c, Family::Phi3)?))
+}
+
+fn check(files: &[std::path::PathBuf], c: &crate::hf::Config) -> Result<()> {
+    super::shapes::check(
+        files,
+        &Forward::read(c, Family::Phi3)?,
+        Family::Phi3,
+        c.path(),
+    )
+}
 
 impl Causal for phi3::Model {
     fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {

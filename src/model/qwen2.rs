@@ -9,13 +9,29 @@ use candle_transformers::models::qwen2;
 use super::{Arch, Causal, LoadContext, Spec};
 use crate::hf::{Family, Forward};
 
-/// `model_type` `qwen2`, or an `architectures` entry starting with it.
+/// `model_type` `qwen2` (without one, the `architectures` class).
 pub const SPEC: Spec = Spec {
     arch: Arch::Qwen2,
     name: "qwen2",
-    families: &["qwen2"],
+    model_types: &["qwen2"],
+    classes: &["Qwen2ForCausalLM"],
+    facts,
+    check,
     load,
 };
+
+fn facts(c: &crate::hf::Config) -> Result<super::Facts> {
+    Ok(super::Facts::of_forward(&Forward::read(c, Family::Qwen2)?))
+}
+
+fn check(files: &[std::path::PathBuf], c: &crate::hf::Config) -> Result<()> {
+    super::shapes::check(
+        files,
+        &Forward::read(c, Family::Qwen2)?,
+        Family::Qwen2,
+        c.path(),
+    )
+}
 
 impl Causal for qwen2::ModelForCausalLM {
     fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {

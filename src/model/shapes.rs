@@ -81,28 +81,40 @@ fn show(s: &[usize]) -> String {
     format!("[{}]", d.join(", "))
 }
 
-/// Check the tensors of `files` against `f` for `family`'s candle loader. `config` is the
-/// config.json path, named when a shape disagrees with it.
-pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> Result<()> {
-    let have = headers(files)?;
-    let (h, hd, inter) = (f.hidden_size, f.head_dim, f.intermediate_size);
-    let (q, kv) = (
-        f.num_attention_heads.saturating_mul(hd),
-        f.num_key_value_heads.saturating_mul(hd),
-    );
-    // Each tensor is checked as it is named, so a config declaring 2^31 layers costs one
-    // missing-tensor error, not a list of 2^31 names.
-    let check_one = |name: &str, shape: &[usize]| -> Result<()> {
-        let Some(e) = have.get(name) else {
+/// The tensors of a checkpoint's files, from their headers, for checking against what a
+/// config implies ([`Tensors::expect`]).
+pub struct Tensors<'a> {
+    have: HashMap<String, Entry>,
+    files: &'a [PathBuf],
+    config: &'a Path,
+    /// What a complete checkpoint is called in messages ("GPT-2", "Llama-family").
+    what: &'static str,
+}
+
+impl<'a> Tensors<'a> {
+    /// Read the headers of `files`; `config` and `what` are for the messages.
+    pub fn open(files: &'a [PathBuf], config: &'a Path, what: &'static str) -> Result<Tensors<'a>> {
+        Ok(Tensors {
+            have: headers(files)?,
+            files,
+            config,
+            what,
+        })
+    }
+
+    /// Whether the checkpoint has a tensor of this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.have.contains_key(name)
+    }
+
+    /// The tensor `name` must exist, be of a float dtype and have `shape`.
+    pub fn expect(&self, name: &str, shape: &[usize]) -> Result<()> {
+        let Some(e) = self.have.get(name) else {
             bail!(
                 "{}: tensor '{name}' is missing: not a complete {} checkpoint for {}",
-                files[0].display(),
-                match family {
-                    Family::Llama => "Llama-family",
-                    Family::Qwen2 => "Qwen2",
-                    Family::Phi3 => "Phi-3",
-                },
-                config.display()
+                self.files[0].display(),
+                self.what,
+                self.config.display()
             );
         };
         if !FLOAT.contains(&e.dtype.as_str()) {
@@ -118,12 +130,38 @@ pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> R
                 "{}: tensor '{name}' has shape {}, but {} implies {}",
                 e.file.display(),
                 show(&e.shape),
-                config.display(),
+                self.config.display(),
                 show(shape)
             );
         }
         Ok(())
+    }
+}
+
+/// Check the tensors of `files` against `f` for `family`'s candle loader. `config` is the
+/// config.json path, named when a shape disagrees with it.
+pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> Result<()> {
+    let have = headers(files)?;
+    let (h, hd, inter) = (f.hidden_size, f.head_dim, f.intermediate_size);
+    let (q, kv) = (
+        f.num_attention_heads.saturating_mul(hd),
+        f.num_key_value_heads.saturating_mul(hd),
+    );
+    let t = Tensors {
+        have,
+        files,
+        config,
+        what: match family {
+            Family::Llama => "Llama-family",
+            Family::Qwen2 => "Qwen2",
+            Family::Phi3 => "Phi-3",
+            Family::Qwen3 => "Qwen3",
+        },
     };
+    // Each tensor is checked as it is named, so a config declaring 2^31 layers costs one
+    // missing-tensor error, not a list of 2^31 names.
+    let check_one = |name: &str, shape: &[usize]| t.expect(name, shape);
+    let have = &t.have;
     check_one("model.embed_tokens.weight", &[f.vocab_size, h])?;
     check_one("model.norm.weight", &[h])?;
     // Qwen2's candle model picks the head by the tensors (its loader checks the flag).
@@ -145,16 +183,23 @@ pub fn check(files: &[PathBuf], f: &Forward, family: Family, config: &Path) -> R
                 )?;
                 check_one(&p("mlp.gate_up_proj.weight"), &[inter.saturating_mul(2), h])?;
             }
-            Family::Llama | Family::Qwen2 => {
+            Family::Llama | Family::Qwen2 | Family::Qwen3 => {
                 check_one(&p("self_attn.q_proj.weight"), &[q, h])?;
                 check_one(&p("self_attn.k_proj.weight"), &[kv, h])?;
                 check_one(&p("self_attn.v_proj.weight"), &[kv, h])?;
                 check_one(&p("mlp.gate_proj.weight"), &[inter, h])?;
                 check_one(&p("mlp.up_proj.weight"), &[inter, h])?;
-                if family == Family::Qwen2 {
+                if family == Family::Qwen3 {
+                    check_one(&p("self_attn.q_norm.weight"), &[hd])?;
+                    check_one(&p("self_attn.k_norm.weight"), &[hd])?;
+                }
+                if family == Family::Qwen2 || f.attention_bias {
                     check_one(&p("self_attn.q_proj.bias"), &[q])?;
                     check_one(&p("self_attn.k_proj.bias"), &[kv])?;
                     check_one(&p("self_attn.v_proj.bias"), &[kv])?;
+                }
+                if f.attention_bias {
+                    check_one(&p("self_attn.o_proj.bias"), &[h])?;
                 }
             }
         }

@@ -14,9 +14,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 
-use crate::hf::{Config, Family, Forward};
+use crate::hf::Config;
 use crate::model::quantized::GgufWeights;
-use crate::model::{Arch, Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
+use crate::model::{Backend, LoadSpec, LoadedModel, ModelInfo, Runtime};
 use crate::openai::bound::Bound;
 use crate::util::progress;
 use crate::vocab::LoadOptions;
@@ -290,18 +290,18 @@ pub fn run(s: &VerifySettings) -> Result<VerifyReport> {
 /// The attention window of an in-process model whose window is shorter than its
 /// `max_position_embeddings`: `(window, max_position_embeddings)`.
 fn attention_window(info: &ModelInfo) -> Result<Option<(usize, usize)>> {
-    let family = match info.arch {
+    // A GGUF's attention window is in its own metadata, which its loader checks.
+    let arch = match info.arch {
         _ if info.served.is_some() || !info.dir.is_dir() => return Ok(None),
-        Some(Arch::Llama) => Family::Llama,
-        Some(Arch::Qwen2) => Family::Qwen2,
-        Some(Arch::Phi3) => Family::Phi3,
-        // A GGUF's attention window is in its own metadata, which its loader checks.
-        Some(Arch::Gguf(_)) | None => return Ok(None),
+        Some(a) => a,
+        None => return Ok(None),
     };
     let Some(c) = Config::read_in(&info.dir)? else {
         return Ok(None);
     };
-    let f = Forward::read(&c, family)?;
+    let Some(f) = arch.facts(&c)? else {
+        return Ok(None);
+    };
     Ok(f.sliding_window
         .filter(|&w| w < f.max_position_embeddings)
         .map(|w| (w, f.max_position_embeddings)))
