@@ -15,6 +15,7 @@
 //! [`LoadedModel`] is the model and tokenizer that `verify`, `pause`, `generate` and `eval`
 //! share, in process or behind a serving engine ([`served_info`]).
 
+pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod loaded;
@@ -49,6 +50,8 @@ pub enum Arch {
     Gpt2,
     /// Qwen3 ([`qwen3`]).
     Qwen3,
+    /// Gemma 3, text ([`gemma3`]).
+    Gemma3,
     /// A GGUF file through candle's quantized models ([`quantized`]).
     Gguf(quantized::QArch),
 }
@@ -123,6 +126,7 @@ const ARCHS: &[Spec] = &[
     qwen3::SPEC,
     phi3::SPEC,
     gpt2::SPEC,
+    gemma3::SPEC,
 ];
 
 impl Arch {

@@ -21,6 +21,7 @@ mod openai_engine;
 mod openai_faults;
 mod output_files;
 mod quantized;
+mod reference_models;
 mod references;
 mod report;
 mod resume_integrity;

@@ -45,7 +45,13 @@ pub fn check_folder(dir: &Path) -> Result<String, String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect();
     let greedy: Vec<u32> = reference["greedy"]
         .as_array()
@@ -70,11 +76,16 @@ pub fn check_folder(dir: &Path) -> Result<String, String> {
         let id = cur
             .iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+            )
             .0 as u32;
         next.push(id);
         let x = Tensor::new(&[[id]], &dev).unwrap();
-        cur = row(&lm.forward(&x, ids.len() + k).map_err(|e| format!("{e:#}"))?);
+        cur = row(&lm
+            .forward(&x, ids.len() + k)
+            .map_err(|e| format!("{e:#}"))?);
     }
     // Whole prefixes in one pass each (the batched verifier's path), from a clean cache.
     for n in [1, ids.len() / 2, ids.len()] {

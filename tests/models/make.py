@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Make the tiny reference checkpoints of tests/models/: one folder per architecture, each a
+randomly initialised transformers model (f32 safetensors, config.json as transformers writes
+it) and reference.json with transformers' f32 logits for a fixed input and its greedy
+continuation. tests/it/reference_models.rs checks our forward pass against them; CI needs no
+Python.
+
+    python3 tests/models/make.py [NAME ...]      # default: every folder below
+
+Needs torch and transformers (5.x; the version is recorded in each reference.json). Every
+model: vocabulary 512, width 32, 4 heads (2 KV heads where the architecture has them),
+2 layers (3 for Gemma 2/3, so both layer kinds occur), 128 positions, weights N(0, 0.2)
+with seed 0 — large enough that RoPE, norms and biases all move the logits.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM
+
+HERE = Path(__file__).resolve().parent
+INPUT = [1, 17, 42, 99, 3, 250, 7, 400, 12, 5]
+GREEDY = 8
+COMMON = dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+              num_key_value_heads=2, num_hidden_layers=2, max_position_embeddings=128,
+              initializer_range=0.2, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2,
+              pad_token_id=0)
+
+
+MODELS = {
+    # name: (config class name, config kwargs)
+    "llama": ("LlamaConfig", dict(COMMON, rope_theta=500000.0)),
+    "llama31": ("LlamaConfig", dict(COMMON, rope_theta=500000.0, rope_scaling=dict(
+        rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+        original_max_position_embeddings=16))),
+    "llama-tied": ("LlamaConfig", dict(COMMON, tie_word_embeddings=True)),
+    "mistral": ("MistralConfig", dict(COMMON, sliding_window=None)),
+    "qwen2": ("Qwen2Config", dict(COMMON, tie_word_embeddings=True)),
+    "qwen3": ("Qwen3Config", dict(COMMON, head_dim=16)),
+    "phi3": ("Phi3Config", dict(COMMON, partial_rotary_factor=0.5)),
+    "gemma3": ("Gemma3TextConfig", dict(COMMON, num_hidden_layers=3, head_dim=8,
+                                        sliding_window=4, query_pre_attn_scalar=8,
+                                        tie_word_embeddings=True)),
+    "gpt2": ("GPT2Config", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                                initializer_range=0.2, bos_token_id=1, eos_token_id=2)),
+}
+
+
+def to_4x(config):
+    """The config.json that transformers 4.x writes for the same model: rope settings at the
+    top level, `torch_dtype`, no explicit nulls of keys 4.x did not have."""
+    c = dict(config)
+    rp = c.pop("rope_parameters", None)
+    if rp:
+        rp = dict(rp)
+        c["rope_theta"] = rp.pop("rope_theta", 10000.0)
+        if rp.get("rope_type", "default") != "default":
+            c["rope_scaling"] = rp
+        elif "partial_rotary_factor" in rp:
+            c["partial_rotary_factor"] = rp["partial_rotary_factor"]
+    if "dtype" in c:
+        c["torch_dtype"] = c.pop("dtype")
+    c["transformers_version"] = "4.46.0"
+    return c
+
+
+def make(name):
+    cls, kw = MODELS[name]
+    torch.manual_seed(0)
+    config = getattr(transformers, cls)(**kw)
+    model = AutoModelForCausalLM.from_config(config).to(torch.float32).eval()
+    with torch.no_grad():
+        # Norm weights start at 1 (or 0 for Gemma's 1+w): perturb every parameter so that
+        # a loader that skips one (a norm, a bias) is caught.
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    out = HERE / name
+    out.mkdir(exist_ok=True)
+    for f in out.iterdir():
+        f.unlink()
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "model.safetensors").chmod(0o644)
+    ids = torch.tensor([INPUT])
+    with torch.no_grad():
+        logits = model(ids).logits[0].float()
+        greedy = model.generate(ids, max_new_tokens=GREEDY, do_sample=False,
+                                eos_token_id=None, pad_token_id=0,
+                                min_new_tokens=GREEDY)[0, len(INPUT):].tolist()
+    ref = dict(transformers_version=transformers.__version__, torch_version=torch.__version__,
+               input_ids=INPUT, greedy=greedy,
+               logits=[[round(float(x), 7) for x in row] for row in logits])
+    (out / "reference.json").write_text(json.dumps(ref, separators=(",", ":")) + "\n")
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "generation_config.json").unlink(missing_ok=True)
+    print(f"{name}: {sum(f.stat().st_size for f in out.iterdir()) // 1024} KiB")
+    return cfg
+
+
+def main():
+    names = sys.argv[1:] or list(MODELS)
+    for n in names:
+        cfg = make(n)
+        if n == "llama31":
+            # The same weights as transformers 4.x would have described them.
+            src, dst = HERE / n, HERE / "llama31-4x"
+            dst.mkdir(exist_ok=True)
+            for f in src.iterdir():
+                (dst / f.name).write_bytes(f.read_bytes())
+            (dst / "config.json").write_text(json.dumps(to_4x(cfg), indent=2) + "\n")
+            print("llama31-4x: config.json as transformers 4.x")
+
+
+if __name__ == "__main__":
+    main()
