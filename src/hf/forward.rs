@@ -215,6 +215,74 @@ impl<'a> Reader<'a> {
             })
     }
 
+    /// The RoPE base of an architecture whose model implements unscaled RoPE only:
+    /// `rope_theta` (4.x) or `rope_parameters.rope_theta` (5.x), `default` when neither;
+    /// the two disagreeing, or a scaling type other than `default`, is an error.
+    pub fn plain_rope(&self, arch: &str, default: f64) -> Result<f64, HfError> {
+        let params = self.object("rope_parameters")?;
+        for (key, o) in [
+            ("rope_scaling", self.object("rope_scaling")?),
+            ("rope_parameters", params),
+        ] {
+            if let Some(o) = o {
+                let ty = rope_type(o).unwrap_or("default");
+                if ty != "default" {
+                    return Err(self.refuse(
+                        arch,
+                        &format!("{key} type"),
+                        &format!("{ty:?}"),
+                        "unscaled RoPE only",
+                    ));
+                }
+            }
+        }
+        let top = self.float("rope_theta")?;
+        let nested = float_in(
+            params.and_then(|p| p.get("rope_theta")),
+            "rope_parameters.rope_theta",
+        )
+        .map_err(|m| self.err(m))?;
+        match (top, nested) {
+            (Some(a), Some(b)) if a != b => Err(self.err(format!(
+                "rope_theta {a} and rope_parameters.rope_theta {b} differ"
+            ))),
+            (a, b) => Ok(a.or(b).unwrap_or(default)),
+        }
+    }
+
+    /// The share of each head that RoPE rotates: `partial_rotary_factor` at the top level
+    /// or in `rope_parameters` (5.x), or the 4.x name `alias` (e.g. GPT-NeoX's
+    /// `rotary_pct`); `default` when none. Above 1 is an error.
+    pub fn partial_rotary(&self, alias: Option<&str>, default: f64) -> Result<f64, HfError> {
+        let nested = self
+            .object("rope_parameters")?
+            .and_then(|p| p.get("partial_rotary_factor"));
+        let v = match self.float("partial_rotary_factor")? {
+            Some(x) => Some(x),
+            None => match float_in(nested, "rope_parameters.partial_rotary_factor")
+                .map_err(|m| self.err(m))?
+            {
+                Some(x) => Some(x),
+                None => match alias {
+                    Some(a) => self.float(a)?,
+                    None => None,
+                },
+            },
+        };
+        match v.unwrap_or(default) {
+            x if x > 1.0 => Err(self.err(format!("partial_rotary_factor {x} is above 1"))),
+            x => Ok(x),
+        }
+    }
+
+    /// `tie_word_embeddings` (top level or `text_config`), `default` when absent.
+    pub fn tied(&self, default: bool) -> Result<bool, HfError> {
+        Ok(match self.bool("tie_word_embeddings")? {
+            Some(t) => t,
+            None => self.c.tie_word_embeddings().unwrap_or(default),
+        })
+    }
+
     pub fn err(&self, msg: impl Into<String>) -> HfError {
         HfError::invalid(self.c.path(), msg)
     }

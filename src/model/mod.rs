@@ -15,6 +15,8 @@
 //! [`LoadedModel`] is the model and tokenizer that `verify`, `pause`, `generate` and `eval`
 //! share, in process or behind a serving engine ([`served_info`]).
 
+pub mod gemma;
+pub mod gemma2;
 pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
@@ -50,6 +52,10 @@ pub enum Arch {
     Gpt2,
     /// Qwen3 ([`qwen3`]).
     Qwen3,
+    /// Gemma (1) ([`gemma`]).
+    Gemma,
+    /// Gemma 2 ([`gemma2`]).
+    Gemma2,
     /// Gemma 3, text ([`gemma3`]).
     Gemma3,
     /// A GGUF file through candle's quantized models ([`quantized`]).
@@ -126,6 +132,8 @@ const ARCHS: &[Spec] = &[
     qwen3::SPEC,
     phi3::SPEC,
     gpt2::SPEC,
+    gemma::SPEC,
+    gemma2::SPEC,
     gemma3::SPEC,
 ];
 

@@ -44,6 +44,11 @@ MODELS = {
     "gemma3": ("Gemma3TextConfig", dict(COMMON, num_hidden_layers=3, head_dim=8,
                                         sliding_window=4, query_pre_attn_scalar=8,
                                         tie_word_embeddings=True)),
+    "gemma": ("GemmaConfig", dict(COMMON, head_dim=8, tie_word_embeddings=True,
+                                  attention_bias=True)),
+    "gemma2": ("Gemma2Config", dict(COMMON, head_dim=8, tie_word_embeddings=True,
+                                    sliding_window=32, query_pre_attn_scalar=8,
+                                    attn_logit_softcapping=5.0, final_logit_softcapping=3.0)),
     "gpt2": ("GPT2Config", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=128,
                                 initializer_range=0.2, bos_token_id=1, eos_token_id=2)),
 }
