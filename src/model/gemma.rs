@@ -100,28 +100,17 @@ pub(crate) fn check_decoder(
         kv_heads.saturating_mul(head_dim),
     );
     t.expect("model.embed_tokens.weight", &[vocab, hidden])?;
-    t.expect("model.norm.weight", &[hidden])?;
+    t.norm("model.norm", hidden, false)?;
     for i in 0..layers {
         let p = |s: &str| format!("model.layers.{i}.{s}");
         for n in ["input_layernorm", "post_attention_layernorm"]
             .iter()
             .chain(extra_norms)
         {
-            t.expect(&p(&format!("{n}.weight")), &[hidden])?;
+            t.norm(&p(n), hidden, false)?;
         }
-        t.expect(&p("self_attn.q_proj.weight"), &[q, hidden])?;
-        t.expect(&p("self_attn.k_proj.weight"), &[kv, hidden])?;
-        t.expect(&p("self_attn.v_proj.weight"), &[kv, hidden])?;
-        t.expect(&p("self_attn.o_proj.weight"), &[hidden, q])?;
-        if bias {
-            t.expect(&p("self_attn.q_proj.bias"), &[q])?;
-            t.expect(&p("self_attn.k_proj.bias"), &[kv])?;
-            t.expect(&p("self_attn.v_proj.bias"), &[kv])?;
-            t.expect(&p("self_attn.o_proj.bias"), &[hidden])?;
-        }
-        t.expect(&p("mlp.gate_proj.weight"), &[inter, hidden])?;
-        t.expect(&p("mlp.up_proj.weight"), &[inter, hidden])?;
-        t.expect(&p("mlp.down_proj.weight"), &[hidden, inter])?;
+        t.attention(&p("self_attn"), hidden, (q, kv), bias, bias)?;
+        t.gated_mlp(&p("mlp"), hidden, inter)?;
     }
     Ok(())
 }

@@ -151,39 +151,9 @@ pub fn read(c: &Config) -> Result<gemma3::Config> {
             "rope_local_base_freq",
         ],
     )?;
-    if r.bool("use_bidirectional_attention")? == Some(true) {
-        return Err(r
-            .refuse(
-                ARCH,
-                "use_bidirectional_attention",
-                &true,
-                "causal attention only",
-            )
-            .into());
-    }
-    if r.bool("tie_word_embeddings")? == Some(false) {
-        return Err(r
-            .refuse(
-                ARCH,
-                "tie_word_embeddings",
-                &false,
-                "candle's Gemma 3 ties its head",
-            )
-            .into());
-    }
+    super::gemma::refuse_common(&r, ARCH)?;
     let hidden_size = r.need("hidden_size")?;
-    let heads = r.need("num_attention_heads")?;
-    let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
-    if heads % kv != 0 {
-        return Err(r
-            .err(format!(
-                "num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}"
-            ))
-            .into());
-    }
-    let head_dim = r
-        .positive("head_dim")?
-        .unwrap_or(hidden_size / heads.max(1));
+    let (heads, kv, head_dim) = super::gemma::heads(&r)?;
     let layers = r.need("num_hidden_layers")?;
     let sliding_window = r.need("sliding_window")?;
     Ok(gemma3::Config {
@@ -231,38 +201,27 @@ fn facts(c: &Config) -> Result<Facts> {
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
     let g = read(c)?;
     let t = Tensors::open(files, c.path(), "Gemma 3")?;
-    let (h, hd) = (g.hidden_size, g.head_dim);
-    let (q, kv) = (
-        g.num_attention_heads.saturating_mul(hd),
-        g.num_key_value_heads.saturating_mul(hd),
-    );
-    t.expect("model.embed_tokens.weight", &[g.vocab_size, h])?;
-    t.expect("model.norm.weight", &[h])?;
+    super::gemma::check_decoder(
+        &t,
+        g.vocab_size,
+        g.hidden_size,
+        g.intermediate_size,
+        g.num_hidden_layers,
+        (g.num_attention_heads, g.num_key_value_heads, g.head_dim),
+        g.attention_bias,
+        &["pre_feedforward_layernorm", "post_feedforward_layernorm"],
+    )?;
     for i in 0..g.num_hidden_layers {
-        let p = |s: &str| format!("model.layers.{i}.{s}");
-        for n in [
-            "input_layernorm",
-            "post_attention_layernorm",
-            "pre_feedforward_layernorm",
-            "post_feedforward_layernorm",
-        ] {
-            t.expect(&p(&format!("{n}.weight")), &[h])?;
-        }
-        t.expect(&p("self_attn.q_proj.weight"), &[q, h])?;
-        t.expect(&p("self_attn.k_proj.weight"), &[kv, h])?;
-        t.expect(&p("self_attn.v_proj.weight"), &[kv, h])?;
-        t.expect(&p("self_attn.o_proj.weight"), &[h, q])?;
-        t.expect(&p("self_attn.q_norm.weight"), &[hd])?;
-        t.expect(&p("self_attn.k_norm.weight"), &[hd])?;
-        if g.attention_bias {
-            t.expect(&p("self_attn.q_proj.bias"), &[q])?;
-            t.expect(&p("self_attn.k_proj.bias"), &[kv])?;
-            t.expect(&p("self_attn.v_proj.bias"), &[kv])?;
-            t.expect(&p("self_attn.o_proj.bias"), &[h])?;
-        }
-        t.expect(&p("mlp.gate_proj.weight"), &[g.intermediate_size, h])?;
-        t.expect(&p("mlp.up_proj.weight"), &[g.intermediate_size, h])?;
-        t.expect(&p("mlp.down_proj.weight"), &[h, g.intermediate_size])?;
+        t.norm(
+            &format!("model.layers.{i}.self_attn.q_norm"),
+            g.head_dim,
+            false,
+        )?;
+        t.norm(
+            &format!("model.layers.{i}.self_attn.k_norm"),
+            g.head_dim,
+            false,
+        )?;
     }
     Ok(())
 }

@@ -21,12 +21,16 @@ pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 pub mod loaded;
+pub mod mixtral;
+pub mod olmo;
+pub mod phi;
 pub mod phi3;
 pub mod quantized;
 pub mod qwen2;
 pub mod qwen3;
 mod served;
 pub mod shapes;
+pub mod starcoder2;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +56,16 @@ pub enum Arch {
     Gpt2,
     /// Qwen3 ([`qwen3`]).
     Qwen3,
+    /// Mixtral, sparse mixture of experts ([`mixtral`]).
+    Mixtral,
+    /// StarCoder2 ([`starcoder2`]).
+    Starcoder2,
+    /// OLMo (1) ([`olmo`]).
+    Olmo,
+    /// OLMo 2 ([`olmo`]).
+    Olmo2,
+    /// Phi-1, 1.5 and 2 ([`phi`]).
+    Phi,
     /// Gemma (1) ([`gemma`]).
     Gemma,
     /// Gemma 2 ([`gemma2`]).
@@ -133,6 +147,11 @@ const ARCHS: &[Spec] = &[
     phi3::SPEC,
     gpt2::SPEC,
     gemma::SPEC,
+    mixtral::SPEC,
+    starcoder2::SPEC,
+    olmo::SPEC,
+    olmo::SPEC2,
+    phi::SPEC,
     gemma2::SPEC,
     gemma3::SPEC,
 ];

@@ -107,6 +107,48 @@ impl<'a> Tensors<'a> {
         self.have.contains_key(name)
     }
 
+    /// A linear layer `name` of `inp` → `out` (weight `[out, inp]`), with its bias when
+    /// `bias`.
+    pub fn linear(&self, name: &str, out: usize, inp: usize, bias: bool) -> Result<()> {
+        self.expect(&format!("{name}.weight"), &[out, inp])?;
+        if bias {
+            self.expect(&format!("{name}.bias"), &[out])?;
+        }
+        Ok(())
+    }
+
+    /// A norm `name` over `size` values, with its bias when `bias` (LayerNorm).
+    pub fn norm(&self, name: &str, size: usize, bias: bool) -> Result<()> {
+        self.expect(&format!("{name}.weight"), &[size])?;
+        if bias {
+            self.expect(&format!("{name}.bias"), &[size])?;
+        }
+        Ok(())
+    }
+
+    /// Self-attention `{prefix}.{q,k,v,o}_proj` of a decoder of width `hidden` with `q`
+    /// query and `kv` key/value features; `qkv_bias` and `o_bias` say which have biases.
+    pub fn attention(
+        &self,
+        prefix: &str,
+        hidden: usize,
+        (q, kv): (usize, usize),
+        qkv_bias: bool,
+        o_bias: bool,
+    ) -> Result<()> {
+        self.linear(&format!("{prefix}.q_proj"), q, hidden, qkv_bias)?;
+        self.linear(&format!("{prefix}.k_proj"), kv, hidden, qkv_bias)?;
+        self.linear(&format!("{prefix}.v_proj"), kv, hidden, qkv_bias)?;
+        self.linear(&format!("{prefix}.o_proj"), hidden, q, o_bias)
+    }
+
+    /// A gated MLP `{prefix}.{gate,up,down}_proj` without biases.
+    pub fn gated_mlp(&self, prefix: &str, hidden: usize, inter: usize) -> Result<()> {
+        self.linear(&format!("{prefix}.gate_proj"), inter, hidden, false)?;
+        self.linear(&format!("{prefix}.up_proj"), inter, hidden, false)?;
+        self.linear(&format!("{prefix}.down_proj"), hidden, inter, false)
+    }
+
     /// The tensor `name` must exist, be of a float dtype and have `shape`.
     pub fn expect(&self, name: &str, shape: &[usize]) -> Result<()> {
         let Some(e) = self.have.get(name) else {
