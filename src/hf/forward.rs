@@ -250,26 +250,38 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The share of each head that RoPE rotates: `partial_rotary_factor` at the top level
-    /// or in `rope_parameters` (5.x), or the 4.x name `alias` (e.g. GPT-NeoX's
-    /// `rotary_pct`); `default` when none. Above 1 is an error.
+    /// The share of each head that RoPE rotates: `rope_parameters.partial_rotary_factor`
+    /// (what transformers 5 reads), `partial_rotary_factor` at the top level, or the 4.x
+    /// name `alias` (e.g. GPT-NeoX's `rotary_pct`); `default` when none. Two of them that
+    /// disagree, or a value above 1, is an error: transformers 4.x and 5.x would read such
+    /// a file differently.
     pub fn partial_rotary(&self, alias: Option<&str>, default: f64) -> Result<f64, HfError> {
-        let nested = self
-            .object("rope_parameters")?
-            .and_then(|p| p.get("partial_rotary_factor"));
-        let v = match self.float("partial_rotary_factor")? {
-            Some(x) => Some(x),
-            None => match float_in(nested, "rope_parameters.partial_rotary_factor")
-                .map_err(|m| self.err(m))?
-            {
-                Some(x) => Some(x),
-                None => match alias {
-                    Some(a) => self.float(a)?,
-                    None => None,
-                },
-            },
-        };
-        match v.unwrap_or(default) {
+        let nested = float_in(
+            self.object("rope_parameters")?
+                .and_then(|p| p.get("partial_rotary_factor")),
+            "rope_parameters.partial_rotary_factor",
+        )
+        .map_err(|m| self.err(m))?;
+        let mut found: Vec<(String, f64)> = Vec::new();
+        if let Some(x) = nested {
+            found.push(("rope_parameters.partial_rotary_factor".into(), x));
+        }
+        if let Some(x) = self.float("partial_rotary_factor")? {
+            found.push(("partial_rotary_factor".into(), x));
+        }
+        if let Some(a) = alias {
+            if let Some(x) = self.float(a)? {
+                found.push((a.to_string(), x));
+            }
+        }
+        if let Some((k, x)) = found.iter().find(|(_, x)| *x != found[0].1) {
+            return Err(self.err(format!(
+                "{} {} and {k} {x} differ: transformers 4.x and 5.x would rotate different \
+                 shares of each head",
+                found[0].0, found[0].1
+            )));
+        }
+        match found.first().map_or(default, |f| f.1) {
             x if x > 1.0 => Err(self.err(format!("partial_rotary_factor {x} is above 1"))),
             x => Ok(x),
         }

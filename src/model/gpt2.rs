@@ -5,9 +5,10 @@
 //! model, so a fork is a clone (tensors are shared until appended to).
 
 use anyhow::Result;
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{IndexOp, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, Module, VarBuilder};
 
+use super::plain::{self, Kv};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
 use crate::hf::forward::Reader;
@@ -165,8 +166,7 @@ struct Block {
     ln_2: LayerNorm,
     c_fc: Conv1D,
     mlp_proj: Conv1D,
-    /// Keys and values of the cached positions, `[batch, heads, pos, head_dim]`.
-    kv: Option<(Tensor, Tensor)>,
+    kv: Kv,
 }
 
 fn layer_norm(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<LayerNorm> {
@@ -175,14 +175,6 @@ fn layer_norm(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<Laye
         vb.get(size, &format!("{name}.bias"))?,
         eps,
     ))
-}
-
-/// `[t, pos + t]` additive mask: 0 where position `pos + i` may attend, -inf after it.
-pub(crate) fn causal_mask(t: usize, pos: usize, dtype: DType, dev: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..pos + t).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Tensor::from_vec(mask, (t, pos + t), dev)?.to_dtype(dtype)?)
 }
 
 #[derive(Clone)]
@@ -198,42 +190,25 @@ struct Gpt2 {
 }
 
 impl Gpt2 {
-    fn attention(&self, b: &mut Block, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let (bsz, t, e) = x.dims3()?;
+    fn attention(&self, b: &mut Block, x: &Tensor) -> Result<Tensor> {
+        let e = x.dim(D::Minus1)?;
         let h = self.cfg.n_head;
         let hd = e / h;
         let qkv = b.c_attn.forward(x)?;
-        let split = |k: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(D::Minus1, k * e, e)?
-                .reshape((bsz, t, h, hd))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let part = |k: usize| plain::heads(&qkv.narrow(D::Minus1, k * e, e)?, h, hd);
+        let scale = if self.cfg.scale_attn_weights {
+            1.0 / (hd as f64).sqrt()
+        } else {
+            1.0
         };
-        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
-        if let Some((pk, pv)) = &b.kv {
-            k = Tensor::cat(&[pk, &k], 2)?;
-            v = Tensor::cat(&[pv, &v], 2)?;
-        }
-        if self.use_cache {
-            b.kv = Some((k.clone(), v.clone()));
-        }
-        let mut att = q.matmul(&k.t()?.contiguous()?)?;
-        if self.cfg.scale_attn_weights {
-            att = (att / (hd as f64).sqrt())?;
-        }
-        let _ = pos;
-        let past = k.dim(2)? - t;
-        if t > 1 {
-            att = att.broadcast_add(&causal_mask(t, past, att.dtype(), att.device())?)?;
-        }
-        let att =
-            candle_nn::ops::softmax_last_dim(&att.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
-        let y = att
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((bsz, t, e))?;
+        let y = plain::attend(
+            &part(0)?,
+            part(1)?,
+            part(2)?,
+            &mut b.kv,
+            self.use_cache,
+            scale,
+        )?;
         b.c_proj.forward(&y)
     }
 }
@@ -249,7 +224,7 @@ impl Causal for Gpt2 {
         let mut blocks = std::mem::take(&mut self.blocks);
         let act = self.cfg.activation;
         for b in blocks.iter_mut() {
-            let a = self.attention(b, &b.ln_1.forward(&x)?, pos)?;
+            let a = self.attention(b, &b.ln_1.forward(&x)?)?;
             x = (x + a)?;
             let m = b.c_fc.forward(&b.ln_2.forward(&x)?)?;
             let m = b.mlp_proj.forward(&m.apply(&act)?)?;

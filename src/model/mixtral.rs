@@ -1,16 +1,16 @@
-//! Mixtral (candle-transformers' `mixtral::Model`): a Mistral decoder whose MLP is a
-//! sparse mixture of experts (`block_sparse_moe.gate` routes each position to the top
-//! `num_experts_per_tok` of `num_local_experts`, weights renormalised over the chosen).
-//! candle's fields are private to it, so its config is built from our exact reading and
-//! deserialized. candle applies the sliding window only to multi-token passes, so the
-//! model runs without one and the window caps the positions it is trusted with. It has no
-//! way to clear its cache: a reset returns to the clone taken at load.
+//! Mixtral (transformers' `MixtralForCausalLM`), in plain candle tensor code: candle's
+//! `mixtral::Model` multiplies f16/bf16 expert outputs by f32 routing weights (a half-
+//! precision load fails) and cannot clear its cache. A Mistral decoder whose MLP is a
+//! sparse mixture of experts in the per-expert layout checkpoints keep
+//! (`block_sparse_moe.gate` routes each position to the top `num_experts_per_tok` of
+//! `num_local_experts`, `experts.N.w1/w2/w3`, weights renormalised over the chosen). The
+//! sliding window is not applied: it caps the positions the model is trusted with.
 
 use anyhow::Result;
-use candle_core::Tensor;
-use candle_nn::VarBuilder;
-use candle_transformers::models::mixtral;
-use serde_json::json;
+use candle_core::{DType, IndexOp, Tensor};
+use candle_nn::{Embedding, Linear, Module, RmsNorm, VarBuilder};
+
+use super::plain::{self, Kv, Rope};
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
@@ -30,7 +30,6 @@ pub const SPEC: Spec = Spec {
 
 const ARCH: &str = "mixtral";
 
-/// The exact reading, in candle's field names.
 #[derive(Debug, Clone)]
 struct Read {
     vocab: usize,
@@ -46,25 +45,18 @@ struct Read {
     act: candle_nn::Activation,
     eps: f64,
     theta: f64,
+    head_dim: usize,
+    tied: bool,
 }
 
 fn read(c: &Config) -> Result<Read> {
     let r = Reader::new(c);
     r.refuse_unimplemented(ARCH, &["num_local_experts"])?;
-    if r.tied(false)? {
-        return Err(r
-            .refuse(
-                ARCH,
-                "tie_word_embeddings",
-                &true,
-                "candle's Mixtral has its own head",
-            )
-            .into());
-    }
     let hidden = r.need("hidden_size")?;
     let heads = r.need("num_attention_heads")?;
     let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
-    if hidden % heads != 0 || heads % kv != 0 {
+    let head_dim = r.positive("head_dim")?;
+    if heads % kv != 0 || (head_dim.is_none() && hidden % heads != 0) {
         return Err(r
             .err(format!(
                 "hidden_size {hidden}, num_attention_heads {heads} and num_key_value_heads {kv} \
@@ -72,18 +64,7 @@ fn read(c: &Config) -> Result<Read> {
             ))
             .into());
     }
-    if let Some(d) = r.positive("head_dim")? {
-        if d != hidden / heads {
-            return Err(r
-                .refuse(
-                    ARCH,
-                    "head_dim",
-                    &d,
-                    "candle's Mixtral uses hidden_size / num_attention_heads",
-                )
-                .into());
-        }
-    }
+    let head_dim = head_dim.unwrap_or(hidden / heads);
     let experts = r.need("num_local_experts")?;
     let per_token = r.need("num_experts_per_tok")?;
     if per_token > experts {
@@ -107,6 +88,8 @@ fn read(c: &Config) -> Result<Read> {
         act: r.activation(ARCH, "hidden_act", "silu")?,
         eps: r.float("rms_norm_eps")?.unwrap_or(1e-5),
         theta: r.plain_rope(ARCH, 1_000_000.0)?,
+        head_dim,
+        tied: r.tied(false)?,
     })
 }
 
@@ -125,10 +108,12 @@ fn facts(c: &Config) -> Result<Facts> {
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
     let m = read(c)?;
     let t = Tensors::open(files, c.path(), "Mixtral")?;
-    let hd = m.hidden / m.heads;
+    let hd = m.head_dim;
     t.expect("model.embed_tokens.weight", &[m.vocab, m.hidden])?;
     t.norm("model.norm", m.hidden, false)?;
-    t.linear("lm_head", m.vocab, m.hidden, false)?;
+    if !m.tied {
+        t.linear("lm_head", m.vocab, m.hidden, false)?;
+    }
     for i in 0..m.layers {
         let p = |s: &str| format!("model.layers.{i}.{s}");
         t.norm(&p("input_layernorm"), m.hidden, false)?;
@@ -151,19 +136,115 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
     Ok(())
 }
 
+/// One expert: `w2(act(w1 x) * w3 x)`.
+#[derive(Clone)]
+struct Expert {
+    w1: Linear,
+    w2: Linear,
+    w3: Linear,
+}
+
+#[derive(Clone)]
+struct Layer {
+    ln_1: RmsNorm,
+    ln_2: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    gate: Linear,
+    experts: Vec<Expert>,
+    kv: Kv,
+}
+
 #[derive(Clone)]
 struct Mixtral {
-    model: mixtral::Model,
-    fresh: mixtral::Model,
+    m: Read,
+    embed: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    head: Tensor,
+    rope: Rope,
+    use_cache: bool,
+}
+
+impl Mixtral {
+    /// The sparse MLP of `x` `[batch, t, hidden]`: each position through its top
+    /// `num_experts_per_tok` experts by router softmax (in f32), their outputs weighted by
+    /// the chosen probabilities renormalised to sum to 1.
+    fn moe(&self, l: &Layer, x: &Tensor) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let xs = x.reshape((b * t, h))?;
+        let probs = candle_nn::ops::softmax_last_dim(&l.gate.forward(&xs)?.to_dtype(DType::F32)?)?;
+        let probs: Vec<Vec<f32>> = probs.to_vec2()?;
+        let mut rows = vec![Vec::<u32>::new(); l.experts.len()];
+        let mut weights = vec![Vec::<f32>::new(); l.experts.len()];
+        for (r, p) in probs.iter().enumerate() {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            // Ties go to the lower index, as torch.topk's do on CPU.
+            order.sort_by(|&i, &j| p[j].total_cmp(&p[i]).then(i.cmp(&j)));
+            let top = &order[..self.m.per_token];
+            let sum: f32 = top.iter().map(|&e| p[e]).sum();
+            for &e in top {
+                rows[e].push(r as u32);
+                weights[e].push(p[e] / sum);
+            }
+        }
+        let mut ys = xs.zeros_like()?;
+        for (e, ex) in l.experts.iter().enumerate() {
+            if rows[e].is_empty() {
+                continue;
+            }
+            let idx = Tensor::new(rows[e].as_slice(), x.device())?;
+            let w = Tensor::new(weights[e].as_slice(), x.device())?
+                .to_dtype(x.dtype())?
+                .reshape(((), 1))?;
+            let xe = xs.index_select(&idx, 0)?;
+            let a = ex.w1.forward(&xe)?.apply(&self.m.act)?;
+            let y = ex.w2.forward(&(a * ex.w3.forward(&xe)?)?)?;
+            ys = ys.index_add(&idx, &y.broadcast_mul(&w)?, 0)?;
+        }
+        Ok(ys.reshape((b, t, h))?)
+    }
 }
 
 impl Causal for Mixtral {
     fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
-        Ok(self.model.forward(ids, pos)?.squeeze(1)?)
+        let t = ids.dim(1)?;
+        let hd = self.m.head_dim;
+        let mut x = self.embed.forward(ids)?;
+        let mut layers = std::mem::take(&mut self.layers);
+        for l in layers.iter_mut() {
+            let n = l.ln_1.forward(&x)?;
+            let q = self
+                .rope
+                .apply(&plain::heads(&l.q.forward(&n)?, self.m.heads, hd)?, pos)?;
+            let k = self
+                .rope
+                .apply(&plain::heads(&l.k.forward(&n)?, self.m.kv, hd)?, pos)?;
+            let v = plain::heads(&l.v.forward(&n)?, self.m.kv, hd)?;
+            let a = plain::attend(
+                &q,
+                k,
+                v,
+                &mut l.kv,
+                self.use_cache,
+                1.0 / (hd as f64).sqrt(),
+            )?;
+            x = (x + l.o.forward(&a)?)?;
+            let f = self.moe(l, &l.ln_2.forward(&x)?)?;
+            x = (x + f)?;
+        }
+        self.layers = layers;
+        let last = self.norm.forward(&x.i((.., t - 1, ..))?.contiguous()?)?;
+        Ok(last.matmul(&self.head.t()?)?)
     }
 
-    fn reset(&mut self, _use_cache: bool) -> Result<()> {
-        self.model = self.fresh.clone();
+    fn reset(&mut self, use_cache: bool) -> Result<()> {
+        self.use_cache = use_cache;
+        for l in &mut self.layers {
+            l.kv = None;
+        }
         Ok(())
     }
 
@@ -172,29 +253,61 @@ impl Causal for Mixtral {
     }
 }
 
+fn rms(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<RmsNorm> {
+    Ok(RmsNorm::new(vb.get(size, &format!("{name}.weight"))?, eps))
+}
+
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let m = read(cx.config)?;
-    let positions = m.mpe.min(super::RUN_POSITIONS);
-    let cfg: mixtral::Config = serde_json::from_value(json!({
-        "vocab_size": m.vocab,
-        "hidden_size": m.hidden,
-        "intermediate_size": m.inter,
-        "num_hidden_layers": m.layers,
-        "num_attention_heads": m.heads,
-        "num_key_value_heads": m.kv,
-        "hidden_act": m.act,
-        "max_position_embeddings": positions,
-        "rms_norm_eps": m.eps,
-        "rope_theta": m.theta,
-        // Never reached: positions are capped at the window (see the module comment).
-        "sliding_window": positions,
-        "num_experts_per_tok": m.per_token,
-        "num_local_experts": m.experts,
-        "use_flash_attn": false,
-    }))?;
-    let model = mixtral::Model::new(&cfg, vb)?;
+    let root = vb.pp("model");
+    let (h, eps) = (m.hidden, m.eps);
+    let (q, kv) = (m.heads * m.head_dim, m.kv * m.head_dim);
+    let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
+    let mut layers = Vec::with_capacity(m.layers);
+    for i in 0..m.layers {
+        let l = root.pp(format!("layers.{i}"));
+        let experts = (0..m.experts)
+            .map(|e| -> Result<Expert> {
+                let x = l.pp(format!("block_sparse_moe.experts.{e}"));
+                Ok(Expert {
+                    w1: plain::linear(&x, "w1", h, m.inter, false)?,
+                    w2: plain::linear(&x, "w2", m.inter, h, false)?,
+                    w3: plain::linear(&x, "w3", h, m.inter, false)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        layers.push(Layer {
+            ln_1: rms(&l, "input_layernorm", h, eps)?,
+            ln_2: rms(&l, "post_attention_layernorm", h, eps)?,
+            q: plain::linear(&l, "self_attn.q_proj", h, q, false)?,
+            k: plain::linear(&l, "self_attn.k_proj", h, kv, false)?,
+            v: plain::linear(&l, "self_attn.v_proj", h, kv, false)?,
+            o: plain::linear(&l, "self_attn.o_proj", q, h, false)?,
+            gate: plain::linear(&l, "block_sparse_moe.gate", h, m.experts, false)?,
+            experts,
+            kv: None,
+        });
+    }
+    let head = if m.tied {
+        embed.clone()
+    } else {
+        vb.get((m.vocab, h), "lm_head.weight")?
+    };
+    let rope = Rope::new(
+        m.head_dim,
+        m.theta,
+        m.mpe.min(super::RUN_POSITIONS),
+        false,
+        cx.dtype,
+        cx.device,
+    )?;
     Ok(Box::new(Mixtral {
-        fresh: model.clone(),
-        model,
+        norm: rms(&root, "norm", h, eps)?,
+        embed: Embedding::new(embed, h),
+        layers,
+        head,
+        rope,
+        use_cache: true,
+        m,
     }))
 }

@@ -15,21 +15,28 @@
 //! [`LoadedModel`] is the model and tokenizer that `verify`, `pause`, `generate` and `eval`
 //! share, in process or behind a serving engine ([`served_info`]).
 
+pub mod cohere;
+pub mod falcon;
 pub mod gemma;
 pub mod gemma2;
 pub mod gemma3;
 pub mod gpt2;
+pub mod gpt_neox;
+pub mod gptj;
+pub mod granite;
 pub mod llama;
 pub mod loaded;
 pub mod mixtral;
 pub mod olmo;
 pub mod phi;
 pub mod phi3;
+pub mod plain;
 pub mod quantized;
 pub mod qwen2;
 pub mod qwen3;
 mod served;
 pub mod shapes;
+pub mod stablelm;
 pub mod starcoder2;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +79,18 @@ pub enum Arch {
     Gemma2,
     /// Gemma 3, text ([`gemma3`]).
     Gemma3,
+    /// GPT-J ([`gptj`]).
+    Gptj,
+    /// GPT-NeoX and Pythia ([`gpt_neox`]).
+    GptNeox,
+    /// Cohere Command R / R+ ([`cohere`]).
+    Cohere,
+    /// StableLM 2 and StableLM-3B ([`stablelm`]).
+    StableLm,
+    /// IBM Granite 3.x ([`granite`]).
+    Granite,
+    /// Falcon ([`falcon`]).
+    Falcon,
     /// A GGUF file through candle's quantized models ([`quantized`]).
     Gguf(quantized::QArch),
 }
@@ -154,6 +173,12 @@ const ARCHS: &[Spec] = &[
     phi::SPEC,
     gemma2::SPEC,
     gemma3::SPEC,
+    gptj::SPEC,
+    gpt_neox::SPEC,
+    cohere::SPEC,
+    stablelm::SPEC,
+    granite::SPEC,
+    falcon::SPEC,
 ];
 
 impl Arch {

@@ -1,15 +1,16 @@
-//! Phi-1, Phi-1.5 and Phi-2 (candle-transformers' `phi::Model`): attention and MLP in
-//! parallel off one LayerNorm, partial RoPE (`partial_rotary_factor`), biases everywhere,
-//! the head with its own weight and bias. candle's fields are private to it, so its config
-//! is built from our exact reading and deserialized. Its multi-token mask ignores cached
-//! positions, so a multi-token pass after cached positions goes in one token at a time
-//! (same logits, one pass per token).
+//! Phi-1, Phi-1.5 and Phi-2 (transformers' `PhiForCausalLM`), in plain candle tensor code:
+//! candle's `phi::Model` builds its rotary tables in f32 only (an f16 or bf16 load fails)
+//! and masks a multi-token pass as if nothing were cached. Attention and MLP in parallel
+//! off one LayerNorm, rotary embeddings of the two halves on the first
+//! `partial_rotary_factor` of each head, biases everywhere, optional q/k LayerNorms shared
+//! by the heads (`qk_layernorm`), and a head with a bias (its weight tied to the
+//! embedding when the config says so).
 
 use anyhow::Result;
-use candle_core::Tensor;
-use candle_nn::VarBuilder;
-use candle_transformers::models::phi;
-use serde_json::json;
+use candle_core::{IndexOp, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
+
+use super::plain::{self, Kv, Rope};
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
@@ -43,21 +44,12 @@ struct Read {
     theta: f64,
     partial: f64,
     qk_layernorm: bool,
+    tied: bool,
 }
 
 fn read(c: &Config) -> Result<Read> {
     let r = Reader::new(c);
     r.refuse_unimplemented(ARCH, &["qk_layernorm"])?;
-    if r.tied(false)? {
-        return Err(r
-            .refuse(
-                ARCH,
-                "tie_word_embeddings",
-                &true,
-                "candle's Phi has its own head",
-            )
-            .into());
-    }
     let hidden = r.need("hidden_size")?;
     let heads = r.need("num_attention_heads")?;
     let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
@@ -92,6 +84,7 @@ fn read(c: &Config) -> Result<Read> {
         theta: r.plain_rope(ARCH, 10_000.0)?,
         partial,
         qk_layernorm: r.bool("qk_layernorm")?.unwrap_or(false),
+        tied: r.tied(false)?,
     })
 }
 
@@ -113,7 +106,11 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
     let hd = m.hidden / m.heads;
     t.expect("model.embed_tokens.weight", &[m.vocab, m.hidden])?;
     t.norm("model.final_layernorm", m.hidden, true)?;
-    t.linear("lm_head", m.vocab, m.hidden, true)?;
+    if m.tied {
+        t.expect("lm_head.bias", &[m.vocab])?;
+    } else {
+        t.linear("lm_head", m.vocab, m.hidden, true)?;
+    }
     for i in 0..m.layers {
         let p = |s: &str| format!("model.layers.{i}.{s}");
         t.norm(&p("input_layernorm"), m.hidden, true)?;
@@ -132,24 +129,68 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
 }
 
 #[derive(Clone)]
-struct Phi(phi::Model);
+struct Layer {
+    norm: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    dense: Linear,
+    /// q and k LayerNorms over each head, shared by the heads.
+    qk_norm: Option<(LayerNorm, LayerNorm)>,
+    fc1: Linear,
+    fc2: Linear,
+    kv: Kv,
+}
+
+#[derive(Clone)]
+struct Phi {
+    m: Read,
+    embed: Embedding,
+    layers: Vec<Layer>,
+    norm: LayerNorm,
+    head: Linear,
+    rope: Rope,
+    use_cache: bool,
+}
 
 impl Causal for Phi {
     fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
-        let n = ids.dim(1)?;
-        if n > 1 && pos > 0 {
-            let mut last = self.0.forward(&ids.narrow(1, 0, 1)?)?;
-            for i in 1..n {
-                last = self.0.forward(&ids.narrow(1, i, 1)?)?;
+        let t = ids.dim(1)?;
+        let m = &self.m;
+        let hd = m.hidden / m.heads;
+        let mut x = self.embed.forward(ids)?;
+        for l in self.layers.iter_mut() {
+            let n = l.norm.forward(&x)?;
+            let mut q = plain::heads(&l.q.forward(&n)?, m.heads, hd)?;
+            let mut k = plain::heads(&l.k.forward(&n)?, m.kv, hd)?;
+            if let Some((qn, kn)) = &l.qk_norm {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
             }
-            return Ok(last);
+            let q = self.rope.apply(&q, pos)?;
+            let k = self.rope.apply(&k, pos)?;
+            let v = plain::heads(&l.v.forward(&n)?, m.kv, hd)?;
+            let a = plain::attend(
+                &q,
+                k,
+                v,
+                &mut l.kv,
+                self.use_cache,
+                1.0 / (hd as f64).sqrt(),
+            )?;
+            let a = l.dense.forward(&a)?;
+            let f = l.fc2.forward(&l.fc1.forward(&n)?.apply(&m.act)?)?;
+            x = ((x + a)? + f)?;
         }
-        // [batch, vocab] already: candle's Phi squeezes the position itself.
-        Ok(self.0.forward(ids)?)
+        let last = self.norm.forward(&x.i((.., t - 1, ..))?.contiguous()?)?;
+        Ok(self.head.forward(&last)?)
     }
 
-    fn reset(&mut self, _use_cache: bool) -> Result<()> {
-        self.0.clear_kv_cache();
+    fn reset(&mut self, use_cache: bool) -> Result<()> {
+        self.use_cache = use_cache;
+        for l in &mut self.layers {
+            l.kv = None;
+        }
         Ok(())
     }
 
@@ -160,20 +201,54 @@ impl Causal for Phi {
 
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let m = read(cx.config)?;
-    let cfg: phi::Config = serde_json::from_value(json!({
-        "vocab_size": m.vocab,
-        "hidden_size": m.hidden,
-        "intermediate_size": m.inter,
-        "num_hidden_layers": m.layers,
-        "num_attention_heads": m.heads,
-        "num_key_value_heads": m.kv,
-        "hidden_act": m.act,
-        "max_position_embeddings": m.mpe.min(super::RUN_POSITIONS),
-        "layer_norm_eps": m.eps,
-        "tie_word_embeddings": false,
-        "rope_theta": m.theta,
-        "partial_rotary_factor": m.partial,
-        "qk_layernorm": m.qk_layernorm,
-    }))?;
-    Ok(Box::new(Phi(phi::Model::new(&cfg, vb)?)))
+    let root = vb.pp("model");
+    let (h, hd, eps) = (m.hidden, m.hidden / m.heads, m.eps);
+    let (q, kv) = (m.heads * hd, m.kv * hd);
+    let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
+    let mut layers = Vec::with_capacity(m.layers);
+    for i in 0..m.layers {
+        let l = root.pp(format!("layers.{i}"));
+        let qk_norm = if m.qk_layernorm {
+            Some((
+                plain::layer_norm(&l, "self_attn.q_layernorm", hd, eps, true)?,
+                plain::layer_norm(&l, "self_attn.k_layernorm", hd, eps, true)?,
+            ))
+        } else {
+            None
+        };
+        layers.push(Layer {
+            norm: plain::layer_norm(&l, "input_layernorm", h, eps, true)?,
+            q: plain::linear(&l, "self_attn.q_proj", h, q, true)?,
+            k: plain::linear(&l, "self_attn.k_proj", h, kv, true)?,
+            v: plain::linear(&l, "self_attn.v_proj", h, kv, true)?,
+            dense: plain::linear(&l, "self_attn.dense", q, h, true)?,
+            qk_norm,
+            fc1: plain::linear(&l, "mlp.fc1", h, m.inter, true)?,
+            fc2: plain::linear(&l, "mlp.fc2", m.inter, h, true)?,
+            kv: None,
+        });
+    }
+    let head = if m.tied {
+        Linear::new(embed.clone(), Some(vb.get(m.vocab, "lm_head.bias")?))
+    } else {
+        plain::linear(&vb, "lm_head", h, m.vocab, true)?
+    };
+    let rotary = (m.partial * hd as f64) as usize;
+    let rope = Rope::new(
+        rotary,
+        m.theta,
+        m.mpe.min(super::RUN_POSITIONS),
+        false,
+        cx.dtype,
+        cx.device,
+    )?;
+    Ok(Box::new(Phi {
+        norm: plain::layer_norm(&root, "final_layernorm", h, eps, true)?,
+        embed: Embedding::new(embed, h),
+        layers,
+        head,
+        rope,
+        use_cache: true,
+        m,
+    }))
 }

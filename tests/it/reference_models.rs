@@ -1,8 +1,9 @@
 //! Every architecture against transformers: the tiny random checkpoints in `tests/models/`
 //! (made by `tests/models/make.py`) carry transformers' f32 logits for a fixed input and
 //! its greedy continuation. Our forward pass must give every logit within 1e-4, both one
-//! position at a time through the KV cache and as one pass over the whole prefix, and the
-//! same greedy ids. Folders of architectures not implemented here are listed, not skipped
+//! position at a time through the KV cache, as one pass over the whole prefix, and as a
+//! batch of two suffixes after a forked shared prefix (the verifier's path), the same
+//! greedy ids, and f16 / bf16 loads of the same weights close to the f32 logits. Folders of architectures not implemented here are listed, not skipped
 //! silently: the test fails when a folder names an architecture `verify` refuses, unless
 //! it is in [`NOT_YET`].
 
@@ -13,7 +14,7 @@ use serde_json::Value;
 use tokenaudit::model;
 
 /// Reference folders whose architecture has no forward pass here yet (issue 16).
-const NOT_YET: &[&str] = &["stablelm"];
+const NOT_YET: &[&str] = &[];
 
 /// `tests/models`, or `TOKENAUDIT_REFERENCE_MODELS` (for trying freshly made folders).
 fn models() -> PathBuf {
@@ -94,13 +95,71 @@ pub fn check_folder(dir: &Path) -> Result<String, String> {
         let got = row(&lm.forward(&x, 0).map_err(|e| format!("{e:#}"))?);
         worst = worst.max(max_diff(&got, &logits[n - 1]));
     }
+    // The verifier's shared-prefix path: the prefix once, a fork, then a batch of two
+    // different suffixes in one multi-token pass after the cached positions. Row 0 must
+    // give the reference; row 1 what a one-prompt pass gives for its own sequence.
+    let split = ids.len() / 2;
+    lm.reset(true).map_err(|e| format!("{e:#}"))?;
+    let prefix = Tensor::new(&ids[..split], &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let prefix = Tensor::cat(&[&prefix, &prefix], 0).unwrap();
+    lm.forward(&prefix, 0).map_err(|e| format!("{e:#}"))?;
+    let mut fork = lm.fork();
+    let other: Vec<u32> = ids[split..]
+        .iter()
+        .rev()
+        .map(|&i| (i * 7 + 3) % 500)
+        .collect();
+    let mut flat = ids[split..].to_vec();
+    flat.extend(&other);
+    let suffixes = Tensor::from_vec(flat, (2, other.len()), &dev).unwrap();
+    let both = fork
+        .forward(&suffixes, split)
+        .map_err(|e| format!("{e:#}"))?;
+    let rows: Vec<Vec<f32>> = both.to_vec2().unwrap();
+    worst = worst.max(max_diff(&rows[0], &logits[ids.len() - 1]));
+    let mut alone_ids = ids[..split].to_vec();
+    alone_ids.extend(&other);
+    lm.reset(true).map_err(|e| format!("{e:#}"))?;
+    let x = Tensor::new(alone_ids.as_slice(), &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let alone = row(&lm.forward(&x, 0).map_err(|e| format!("{e:#}"))?);
+    let alone64: Vec<f64> = alone.iter().map(|&v| v as f64).collect();
+    worst = worst.max(max_diff(&rows[1], &alone64));
     if worst > 1e-4 {
         return Err(format!("max |Δlogit| {worst:.2e} > 1e-4"));
+    }
+    // Half precision: the same weights loaded in f16 and bf16 stay near the f32 logits
+    // (the bound is the rounding of 16-bit weights and activations, not a tolerance for
+    // a wrong layer: a skipped norm or bias moves these logits by whole units).
+    let mut half = String::new();
+    for dtype in [candle_core::DType::F16, candle_core::DType::BF16] {
+        let (mut lm, _) = model::load(dir, &dev, Some(dtype)).map_err(|e| format!("{e:#}"))?;
+        let x = Tensor::new(ids.as_slice(), &dev)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let got = lm.forward(&x, 0).map_err(|e| format!("{dtype:?}: {e:#}"))?;
+        let got = row(&got.to_dtype(candle_core::DType::F32).unwrap());
+        let d = max_diff(&got, &logits[ids.len() - 1]);
+        let bound = if dtype == candle_core::DType::F16 {
+            0.05
+        } else {
+            0.25
+        };
+        if d > bound {
+            return Err(format!("{dtype:?}: max |Δlogit| {d:.2e} > {bound}"));
+        }
+        half.push_str(&format!(", {dtype:?} {d:.1e}"));
     }
     if next != greedy {
         return Err(format!("greedy {next:?}, transformers {greedy:?}"));
     }
-    Ok(format!("max |Δlogit| {worst:.1e}"))
+    Ok(format!("max |Δlogit| {worst:.1e}{half}"))
 }
 
 #[test]
