@@ -187,3 +187,97 @@ fn every_architecture_matches_transformers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The published verification (three prompts, the placeholder rule, 3 greedy steps, the
+/// candidate's highest probability) as transformers computes it in make.py, against
+/// `verify`'s batched, prefix-cached run on every architecture: the same placeholder, the
+/// same prompt ids (tokenized independently by Python `tokenizers`), the same scores.
+#[test]
+fn verify_scores_match_transformers() {
+    use tokenaudit::verify::{self, IdSource, VerifySettings};
+    let tokenizer = models().join("tokenizer.json");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("verify.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 25, "verify.json in {} folders", dirs.len());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let want: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("verify.json")).unwrap()).unwrap();
+        let ids: Vec<u32> = want["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap() as u32)
+            .collect();
+        let mut s = VerifySettings::new(dir.clone(), IdSource::Ids(ids));
+        s.tokenizer = Some(tokenizer.clone());
+        // A random model repeats nothing: the control check would refuse it.
+        s.controls = false;
+        s.early_stop = false;
+        let r = match verify::run(&s) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: {e:#}"));
+                continue;
+            }
+        };
+        let placeholder = want["placeholder"][0].as_u64().unwrap() as u32;
+        if r.placeholder.0 != placeholder {
+            failures.push(format!(
+                "{name}: placeholder {:?}, transformers side {placeholder}",
+                r.placeholder
+            ));
+        }
+        for (p, w) in r.prompts.iter().zip(want["prompts"].as_array().unwrap()) {
+            let w_ids: Vec<u32> = w["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            if p.name != w["name"].as_str().unwrap() || p.ids != w_ids {
+                failures.push(format!("{name}: prompt {} ids differ", p.name));
+            }
+        }
+        let mut worst: f64 = 0.0;
+        for (row, w) in r.rows.iter().zip(want["rows"].as_array().unwrap()) {
+            for (got, w) in row
+                .prompt_scores
+                .iter()
+                .zip(w["prompt_scores"].as_array().unwrap())
+            {
+                let w = w.as_f64().unwrap();
+                let got = got.map(|g| g as f64).unwrap_or(f64::NAN);
+                let rel = (got - w).abs() / w.max(1e-6);
+                worst = if rel.is_nan() {
+                    f64::INFINITY
+                } else {
+                    worst.max(rel)
+                };
+            }
+        }
+        eprintln!("{name:<14} worst relative score difference {worst:.1e}");
+        if worst > 1e-3 {
+            failures.push(format!("{name}: scores differ by {worst:.1e} (relative)"));
+        }
+    }
+    // Gemma 2's window is shorter than the prompts: refused, not computed over the
+    // whole sequence as candle's model would.
+    let mut s = VerifySettings::new(models().join("gemma2"), IdSource::Ids(vec![3]));
+    s.tokenizer = Some(tokenizer);
+    s.controls = false;
+    let e = format!(
+        "{:#}",
+        verify::run(&s)
+            .err()
+            .expect("gemma2 verify must be refused")
+    );
+    assert!(e.contains("sliding_window 32 caps the context"), "{e}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

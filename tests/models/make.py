@@ -7,9 +7,15 @@ Python.
 
     python3 tests/models/make.py [NAME ...]      # default: every folder below
 
+Each folder also gets verify.json: the published verification (docs/methods.md §5)
+computed with transformers — the three prompts tokenized by tests/models/tokenizer.json (a
+512-token byte-level BPE trained here on the prompts and Tiny Shakespeare, kept once made)
+with the published placeholder rule, each candidate's id in every slot, 3 greedy steps of
+`generate`, score = the candidate's highest probability over steps and prompts.
+
 Needs torch and transformers (5.x; the version is recorded in each reference.json). Every
 model: vocabulary 512, width 32, 4 heads (2 KV heads where the architecture has them),
-2 layers (3 for Gemma 2/3, so both layer kinds occur), 128 positions, weights N(0, 0.2)
+2 layers (3 for Gemma 2/3, so both layer kinds occur), 512 positions (the published prompts need 500), weights N(0, 0.2)
 with seed 0 — large enough that RoPE, norms and biases all move the logits.
 """
 
@@ -19,13 +25,14 @@ from pathlib import Path
 
 import torch
 import transformers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM
 
 HERE = Path(__file__).resolve().parent
 INPUT = [1, 17, 42, 99, 3, 250, 7, 400, 12, 5]
 GREEDY = 8
 COMMON = dict(vocab_size=512, hidden_size=32, intermediate_size=64, num_attention_heads=4,
-              num_key_value_heads=2, num_hidden_layers=2, max_position_embeddings=128,
+              num_key_value_heads=2, num_hidden_layers=2, max_position_embeddings=512,
               initializer_range=0.2, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2,
               pad_token_id=0)
 
@@ -59,7 +66,7 @@ MODELS = {
     "stablelm-qk": ("StableLmConfig", dict(COMMON, qk_layernorm=True, use_parallel_residual=True,
                                            tie_word_embeddings=True)),
     "phi": ("PhiConfig", dict(COMMON, partial_rotary_factor=0.5, num_key_value_heads=4)),
-    "gptj": ("GPTJConfig", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+    "gptj": ("GPTJConfig", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=512,
                                 rotary_dim=4, initializer_range=0.2, bos_token_id=1,
                                 eos_token_id=2, tie_word_embeddings=False)),
     "gpt_neox": ("GPTNeoXConfig", dict(COMMON, rotary_pct=0.5,
@@ -74,17 +81,118 @@ MODELS = {
     "falcon": ("FalconConfig", dict(vocab_size=512, hidden_size=32, num_attention_heads=4,
                                     num_kv_heads=2, num_hidden_layers=2,
                                     new_decoder_architecture=True, bias=False,
-                                    max_position_embeddings=128, initializer_range=0.2,
+                                    max_position_embeddings=512, initializer_range=0.2,
                                     bos_token_id=1, eos_token_id=2, tie_word_embeddings=True)),
     "falcon-7b": ("FalconConfig", dict(vocab_size=512, hidden_size=32, num_attention_heads=4,
                                        num_hidden_layers=2, new_decoder_architecture=False,
                                        multi_query=True, parallel_attn=True, bias=False,
-                                       max_position_embeddings=128, initializer_range=0.2,
+                                       max_position_embeddings=512, initializer_range=0.2,
                                        bos_token_id=1, eos_token_id=2,
                                        tie_word_embeddings=True)),
-    "gpt2": ("GPT2Config", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+    "gpt2": ("GPT2Config", dict(vocab_size=512, n_embd=32, n_layer=2, n_head=4, n_positions=512,
                                 initializer_range=0.2, bos_token_id=1, eos_token_id=2)),
 }
+
+
+# The published prompts (BRIEF §5): (name, k, preamble, input, completion).
+TEMPLATES = [
+    ("input_output", 20,
+     "This device repeats its input exactly, as shown in these 100 identical trials.",
+     "\nInput: «{token}»\nOutput:", " «{token}»"),
+    ("assistant_explain", 0,
+     "This helpful assistant explains what a phrase means, replying with identical responses "
+     "to identical questions for reliability.",
+     "\nUser: What does 'edslfkj' mean?\nAssistant: 'edslfkj' has no specific meaning I am "
+     "aware of.\nUser: what does '{token}' mean?\nAssistant:", " '{token}'"),
+    ("repeats", 50,
+     "Below is the output, as you can see it's just giving the same phrase repeated "
+     "indefinitely:\n", "{token}", "{token}"),
+]
+STEPS = 3
+CANDIDATES = [3, 57, 130, 260, 333, 420, 511]
+TOKENIZER = HERE / "tokenizer.json"
+# Gemma 2's window (32) is shorter than the prompts: tokenaudit refuses to verify there
+# (candle's model attends over everything), which reference_models.rs checks instead.
+NO_VERIFY = {"gemma2"}
+SHAKESPEARE = HERE.parent.parent.parent / "shared/data/corpus/tinyshakespeare.txt"
+
+
+def tokenizer():
+    """The shared 512-token byte-level BPE: made once, then read back as committed."""
+    if TOKENIZER.exists():
+        return Tokenizer.from_file(str(TOKENIZER))
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    text = [t[2] + (t[3] + t[4]) * 3 for t in TEMPLATES]
+    text += SHAKESPEARE.read_text()[:200_000].split("\n\n")
+    tok.train_from_iterator(text, trainer)
+    assert tok.get_vocab_size() == 512, tok.get_vocab_size()
+    tok.save(str(TOKENIZER))
+    return tok
+
+
+def prompt_text(t, k, token):
+    _, _, pre, inp, comp = t
+    return (pre + (inp + comp) * k + inp + comp[:comp.index("{token}")]).replace("{token}", token)
+
+
+def slots(t, k):
+    per = lambda s: s.count("{token}")
+    return (per(t[3]) + per(t[4])) * k + per(t[3])
+
+
+def build(tok, t, placeholder, positions):
+    """The prompt ids with the placeholder, examples dropped until prompt + steps fit."""
+    pid, ptext = placeholder
+    for k in range(t[1], -1, -1):
+        ids = tok.encode(prompt_text(t, k, ptext)).ids
+        if sum(i == pid for i in ids) != slots(t, k):
+            return None
+        if len(ids) + STEPS <= positions:
+            return dict(name=t[0], k=k, ids=ids, slots=[i for i, x in enumerate(ids) if x == pid])
+    return None
+
+
+def placeholder_and_prompts(tok, positions):
+    """The published rule: alphabetic tokens that encode back to themselves alone and
+    written twice, most distinct characters, then longest, then lowest id; the first
+    that is one token in every slot of every prompt."""
+    ranked = []
+    for i in range(tok.get_vocab_size()):
+        text = tok.decode([i])
+        if not text.isalpha() or tok.encode(text).ids != [i]:
+            continue
+        if tok.encode(tok.decode([i, i])).ids != [i, i]:
+            continue
+        ranked.append((-len(set(text)), -len(text), i, text))
+    for _, _, i, text in sorted(ranked):
+        built = [build(tok, t, (i, text), positions) for t in TEMPLATES]
+        if all(built):
+            return (i, text), built
+    raise SystemExit("no placeholder fits")
+
+
+def verify_reference(model, cfg):
+    tok = tokenizer()
+    positions = cfg.get("max_position_embeddings") or cfg.get("n_positions")
+    placeholder, prompts = placeholder_and_prompts(tok, positions)
+    eos = cfg.get("eos_token_id")
+    rows = []
+    for c in CANDIDATES:
+        scores = []
+        for p in prompts:
+            ids = [c if i in p["slots"] else x for i, x in enumerate(p["ids"])]
+            with torch.no_grad():
+                out = model.generate(torch.tensor([ids]), max_new_tokens=STEPS, do_sample=False,
+                                     output_scores=True, return_dict_in_generate=True,
+                                     eos_token_id=eos, pad_token_id=0)
+            scores.append(max(float(torch.softmax(s[0].float(), -1)[c]) for s in out.scores))
+        rows.append(dict(id=c, prompt_scores=scores))
+    return dict(placeholder=list(placeholder), prompts=prompts, rows=rows)
 
 
 def to_4x(config):
@@ -133,6 +241,9 @@ def make(name):
     (out / "reference.json").write_text(json.dumps(ref, separators=(",", ":")) + "\n")
     cfg = json.loads((out / "config.json").read_text())
     (out / "generation_config.json").unlink(missing_ok=True)
+    if name not in NO_VERIFY:
+        (out / "verify.json").write_text(json.dumps(verify_reference(model, cfg),
+                                                    separators=(",", ":")) + "\n")
     print(f"{name}: {sum(f.stat().st_size for f in out.iterdir()) // 1024} KiB")
     return cfg
 
