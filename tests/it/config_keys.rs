@@ -573,3 +573,107 @@ fn smollm2_transformers5_agrees_with_the_python_method() {
     assert_eq!(same, want.len());
     assert!(max_diff < 1e-5, "{max_diff}");
 }
+
+/// A copy of the tiny reference checkpoint `tests/models/NAME` in `tmp` with its config
+/// edited by `edit`.
+fn reference_copy(
+    tmp: &Path,
+    name: &str,
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models").join(name);
+    let dir = tmp.join(format!("{name}-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(src.join("model.safetensors"), dir.join("model.safetensors"))
+        .unwrap();
+    let mut c: Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    edit(c.as_object_mut().unwrap());
+    std::fs::write(dir.join("config.json"), c.to_string()).unwrap();
+    dir
+}
+
+/// The last logits of a fixed 30-token prompt of ids below 512.
+fn small_logits(dir: &Path) -> Vec<f32> {
+    let (mut lm, _) = model::load(dir, &Device::Cpu, None).unwrap();
+    let ids: Vec<u32> = (0..30).map(|i| (7 + 37 * i) % 512).collect();
+    let t = Tensor::from_vec(ids, (1, 30), &Device::Cpu).unwrap();
+    lm.forward(&t, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// The 4.x spellings of GPT-NeoX's and Phi's rotary settings (`rotary_pct`,
+/// `rotary_emb_base`, top-level `partial_rotary_factor` and `rope_theta`) load to the
+/// same function as the 5.x `rope_parameters`; copies that disagree are refused; and a
+/// rotary share that changes the function does change the logits.
+#[test]
+fn rotary_settings_of_4x_and_5x_configs_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v5 = small_logits(&reference_copy(tmp.path(), "gpt_neox", "v5", |_| {}));
+    let v4 = small_logits(&reference_copy(tmp.path(), "gpt_neox", "v4", |o| {
+        o.remove("rope_parameters");
+        o.insert("rotary_pct".into(), json!(0.5));
+        o.insert("rotary_emb_base".into(), json!(10000));
+        o.insert("torch_dtype".into(), o["dtype"].clone());
+        o.remove("dtype");
+    }));
+    assert_eq!(v4, v5);
+    let quarter = small_logits(&reference_copy(tmp.path(), "gpt_neox", "quarter", |o| {
+        o.insert(
+            "rope_parameters".into(),
+            json!({"rope_theta": 10000.0, "rope_type": "default", "partial_rotary_factor": 0.25}),
+        );
+    }));
+    assert_ne!(quarter, v5, "the rotary share must change the logits");
+    let e = load_err(&reference_copy(tmp.path(), "gpt_neox", "lying", |o| {
+        o.insert("rotary_pct".into(), json!(0.25));
+    }));
+    assert!(e.contains("differ") && e.contains("rotary_pct"), "{e}");
+
+    let p5 = small_logits(&reference_copy(tmp.path(), "phi", "v5", |_| {}));
+    let p4 = small_logits(&reference_copy(tmp.path(), "phi", "v4", |o| {
+        o.remove("rope_parameters");
+        o.insert("partial_rotary_factor".into(), json!(0.5));
+        o.insert("rope_theta".into(), json!(10000.0));
+    }));
+    assert_eq!(p4, p5);
+}
+
+/// Per architecture, a config key whose value changes the forward pass in a way it does
+/// not implement is refused by name (never computed as another function).
+#[test]
+fn each_architecture_refuses_what_it_does_not_implement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, Value, &str)] = &[
+        ("gemma2", "query_pre_attn_scalar", json!(144), "query_pre_attn_scalar 144"),
+        ("falcon", "alibi", json!(true), "alibi"),
+        ("falcon-7b", "num_ln_in_parallel_attn", json!(3), "num_ln_in_parallel_attn 3"),
+        (
+            "cohere",
+            "rope_parameters",
+            json!({"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}),
+            "rope_parameters type",
+        ),
+        ("granite", "hidden_act", json!("gelu_fast"), "hidden_act"),
+        ("mixtral", "num_experts_per_tok", json!(5), "exceeds num_local_experts"),
+        ("stablelm", "partial_rotary_factor", json!(0.75), "differ"),
+        ("olmo2", "clip_qkv", json!(0.5), "clip_qkv"),
+        ("gpt2", "scale_attn_by_inverse_layer_idx", json!(true), "scale_attn_by_inverse"),
+        ("gptj", "rotary_dim", json!(9), "rotary_dim 9"),
+        ("qwen3", "attn_logit_softcapping", json!(30.0), "attn_logit_softcapping"),
+        ("phi", "use_parallel_residual", json!(true), "use_parallel_residual"),
+    ];
+    for (arch, key, value, want) in cases {
+        let dir = reference_copy(tmp.path(), arch, key, |o| {
+            o.insert(key.to_string(), value.clone());
+        });
+        let e = load_err(&dir);
+        assert!(e.contains(want), "{arch} {key} = {value}: {e}");
+        assert!(e.contains("config.json"), "{arch} {key}: names the file: {e}");
+    }
+}
