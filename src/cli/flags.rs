@@ -25,7 +25,7 @@ use tokenaudit::vocab::{self, Format, LoadOptions, Vocab};
 #[derive(Debug, Args)]
 pub struct TokenizerFormatFlags {
     /// Force the file format instead of detecting it from the content.
-    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf")]
+    #[arg(long, value_name = "hf|gpt-bpe|sentencepiece|tiktoken|gguf|tekken")]
     pub format: Option<Format>,
     /// tiktoken family (split regex + special tokens): llama3, llama4, cl100k, qwen, gpt2,
     /// plain. Guessed from the vocabulary size when not given.
@@ -48,7 +48,7 @@ impl TokenizerFormatFlags {
 #[derive(Debug, Args)]
 pub struct TokenizerFlags {
     /// Tokenizer file or model directory (tokenizer.json, encoder.json + vocab.bpe,
-    /// SentencePiece .model, tiktoken ranks, GGUF). Default: the demo tokenizer shipped in
+    /// SentencePiece .model, tiktoken ranks, GGUF, tekken.json). Default: the demo tokenizer shipped in
     /// data/demo/.
     #[arg(long, short = 't', value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,

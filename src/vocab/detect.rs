@@ -22,6 +22,8 @@ pub enum Format {
     Tiktoken,
     /// llama.cpp GGUF (vocab-only or full).
     Gguf,
+    /// Mistral's Tekken `tekken.json`.
+    Tekken,
 }
 
 impl Format {
@@ -33,6 +35,7 @@ impl Format {
             Format::SentencePiece => "sentencepiece",
             Format::Tiktoken => "tiktoken",
             Format::Gguf => "gguf",
+            Format::Tekken => "tekken",
         }
     }
 }
@@ -52,8 +55,10 @@ impl FromStr for Format {
             "sentencepiece" | "spm" => Ok(Format::SentencePiece),
             "tiktoken" => Ok(Format::Tiktoken),
             "gguf" => Ok(Format::Gguf),
+            "tekken" | "tekken.json" => Ok(Format::Tekken),
             _ => Err(format!(
-                "unknown format '{s}' (expected hf, gpt-bpe, sentencepiece, tiktoken or gguf)"
+                "unknown format '{s}' (expected hf, gpt-bpe, sentencepiece, tiktoken, gguf or \
+                 tekken)"
             )),
         }
     }
@@ -74,6 +79,7 @@ pub struct Resolved {
 const DIR_CANDIDATES: &[&str] = &[
     "tokenizer.json",
     "tokenizer.model",
+    "tekken.json",
     "encoder.json",
     "vocab.json",
 ];
@@ -127,7 +133,7 @@ fn resolve_dir(dir: &Path, forced: Option<Format>) -> Result<Resolved> {
     Err(VocabError::invalid(
         dir,
         "no tokenizer found in this directory (looked for tokenizer.json, tokenizer.model, \
-         encoder.json, vocab.json, *.tiktoken, *.gguf, *.model)",
+         tekken.json, encoder.json, vocab.json, *.tiktoken, *.gguf, *.model)",
     ))
 }
 
@@ -160,6 +166,9 @@ pub fn sniff(path: &Path) -> Result<Format> {
     if trimmed.first() == Some(&b'{') {
         // tokenizer.json has a "model" object; encoder.json / vocab.json is a flat map.
         let text = String::from_utf8_lossy(&head);
+        if super::tekken::looks_like(&text) {
+            return Ok(Format::Tekken);
+        }
         if text.contains("\"model\"")
             || text.contains("\"added_tokens\"")
             || text.contains("\"version\"")
@@ -181,7 +190,7 @@ pub fn sniff(path: &Path) -> Result<Format> {
     Err(VocabError::invalid(
         path,
         "unknown tokenizer format (not tokenizer.json, encoder.json/vocab.bpe, SentencePiece, \
-         tiktoken or GGUF); use --format to say which it is",
+         tiktoken, GGUF or tekken.json); use --format to say which it is",
     ))
 }
 

@@ -14,6 +14,7 @@ pub mod presets;
 pub mod protobuf;
 pub mod split;
 pub mod spm;
+pub mod tekken;
 pub mod tiktoken;
 
 use std::collections::BTreeSet;
@@ -312,6 +313,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vocab> {
         Format::SentencePiece => spm::load(&resolved.path),
         Format::Tiktoken => tiktoken::load(&resolved.path, opts.preset.as_deref()),
         Format::Gguf => gguf::load(&resolved.path),
+        Format::Tekken => tekken::load(&resolved.path),
     }
 }
 

@@ -104,7 +104,7 @@ pub fn derive_merges(ranks: &[(Vec<u8>, u32)]) -> Vec<(u32, usize, usize)> {
 
 /// The byte-level vocabulary and raw entries by id; duplicate ranks or tokens are errors.
 #[allow(clippy::type_complexity)]
-fn vocab_and_raw(
+pub(crate) fn vocab_and_raw(
     ranks: &[(Vec<u8>, u32)],
     size: usize,
 ) -> std::result::Result<(HashMap<String, u32>, Vec<Option<String>>), String> {

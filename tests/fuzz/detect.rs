@@ -181,7 +181,7 @@ fn detect_catalogue() {
     let d = Target::new("detect-dir-catalogue", load_dir);
     t.catalogue(vec![
         row("empty tokenizer.json", vec![file("tokenizer.json", "")], "tokenizer.json: the file is empty"),
-        row("bytes of no known format", vec![file("x.bin", b"\x00\x01\x02 not a tokenizer")], "unknown tokenizer format (not tokenizer.json, encoder.json/vocab.bpe, SentencePiece, tiktoken or GGUF); use --format to say which it is"),
+        row("bytes of no known format", vec![file("x.bin", b"\x00\x01\x02 not a tokenizer")], "unknown tokenizer format (not tokenizer.json, encoder.json/vocab.bpe, SentencePiece, tiktoken, GGUF or tekken.json); use --format to say which it is"),
         row("a flat JSON map without vocab.bpe", vec![file("vocab.json", "{\"a\": 0}")], "needs both files; vocab.bpe or merges.txt not found beside it"),
         row("\"GGUF\" and nothing else", vec![file("x.gguf", "GGUF")], "x.gguf: truncated: version needs 4 bytes at offset 4, file has 4"),
         row("one 0x0A byte (looks like SentencePiece)", vec![file("x.model", b"\x0a")], "x.model: truncated varint at byte 1"),

@@ -582,7 +582,9 @@ fn reference_copy(
     tag: &str,
     edit: impl FnOnce(&mut serde_json::Map<String, Value>),
 ) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/models")
+        .join(name);
     let dir = tmp.join(format!("{name}-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(src.join("model.safetensors"), dir.join("model.safetensors"))
@@ -650,9 +652,19 @@ fn rotary_settings_of_4x_and_5x_configs_agree() {
 fn each_architecture_refuses_what_it_does_not_implement() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str, Value, &str)] = &[
-        ("gemma2", "query_pre_attn_scalar", json!(144), "query_pre_attn_scalar 144"),
+        (
+            "gemma2",
+            "query_pre_attn_scalar",
+            json!(144),
+            "query_pre_attn_scalar 144",
+        ),
         ("falcon", "alibi", json!(true), "alibi"),
-        ("falcon-7b", "num_ln_in_parallel_attn", json!(3), "num_ln_in_parallel_attn 3"),
+        (
+            "falcon-7b",
+            "num_ln_in_parallel_attn",
+            json!(3),
+            "num_ln_in_parallel_attn 3",
+        ),
         (
             "cohere",
             "rope_parameters",
@@ -660,13 +672,33 @@ fn each_architecture_refuses_what_it_does_not_implement() {
             "rope_parameters type",
         ),
         ("granite", "hidden_act", json!("gelu_fast"), "hidden_act"),
-        ("mixtral", "num_experts_per_tok", json!(5), "exceeds num_local_experts"),
+        (
+            "mixtral",
+            "num_experts_per_tok",
+            json!(5),
+            "exceeds num_local_experts",
+        ),
         ("stablelm", "partial_rotary_factor", json!(0.75), "differ"),
         ("olmo2", "clip_qkv", json!(0.5), "clip_qkv"),
-        ("gpt2", "scale_attn_by_inverse_layer_idx", json!(true), "scale_attn_by_inverse"),
+        (
+            "gpt2",
+            "scale_attn_by_inverse_layer_idx",
+            json!(true),
+            "scale_attn_by_inverse",
+        ),
         ("gptj", "rotary_dim", json!(9), "rotary_dim 9"),
-        ("qwen3", "attn_logit_softcapping", json!(30.0), "attn_logit_softcapping"),
-        ("phi", "use_parallel_residual", json!(true), "use_parallel_residual"),
+        (
+            "qwen3",
+            "attn_logit_softcapping",
+            json!(30.0),
+            "attn_logit_softcapping",
+        ),
+        (
+            "phi",
+            "use_parallel_residual",
+            json!(true),
+            "use_parallel_residual",
+        ),
     ];
     for (arch, key, value, want) in cases {
         let dir = reference_copy(tmp.path(), arch, key, |o| {
@@ -674,6 +706,9 @@ fn each_architecture_refuses_what_it_does_not_implement() {
         });
         let e = load_err(&dir);
         assert!(e.contains(want), "{arch} {key} = {value}: {e}");
-        assert!(e.contains("config.json"), "{arch} {key}: names the file: {e}");
+        assert!(
+            e.contains("config.json"),
+            "{arch} {key}: names the file: {e}"
+        );
     }
 }

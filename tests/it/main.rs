@@ -29,5 +29,6 @@ mod sampler;
 mod scan;
 mod small_bugs;
 mod special_files;
+mod tekken;
 mod verify;
 mod weights;
