@@ -108,12 +108,15 @@ fn tekken_counts_and_ids_equal_mistral_common() {
     }
 }
 
+/// A named edit of a good file, and what the error must say.
+type Case = (&'static str, Box<dyn Fn(&mut Value)>, &'static str);
+
 #[test]
 fn broken_tekken_files_are_clear_errors() {
     let src = tekken_dir().join("tekken_240718.json");
     let good: Value = serde_json::from_slice(&std::fs::read(&src).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no-pattern",
             Box::new(|v| {
