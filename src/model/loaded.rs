@@ -128,7 +128,10 @@ impl LoadedModel {
             );
         }
         let bos = wants_bos(s.model, &vocab);
-        let warnings = gguf_notes(s.model, &info);
+        let mut warnings = gguf_notes(s.model, &info);
+        if let Some(given) = s.tokenizer {
+            warnings.extend(own_tokenizer_check(s.model, given, &vocab)?);
+        }
         Ok(LoadedModel {
             runtime: Runtime::Local(lm),
             info,
@@ -162,6 +165,57 @@ impl LoadedModel {
         let mut seen = std::collections::HashSet::new();
         Ok(ids.into_iter().filter(|i| seen.insert(*i)).collect())
     }
+}
+
+/// Ids decoded by both tokenizers when a given tokenizer is held to the model's own.
+const COMPARED_IDS: usize = 4096;
+
+/// A tokenizer given beside a model that has its own (tokenizer files in its directory,
+/// the vocabulary inside a GGUF) must be that one: the same size is not the same
+/// vocabulary, and verdicts computed with another family's ids would be about other
+/// tokens. Refused when more than 1 % of a spread of ids decode to other text; a model
+/// without a tokenizer of its own gets a note instead (the control tokens still run).
+fn own_tokenizer_check(model: &Path, given: &Path, vocab: &Vocab) -> Result<Vec<String>> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if same(model, given) || same(&vocab.source, model) {
+        return Ok(Vec::new());
+    }
+    // The model's own files, read by their detected format (the flags are for the given one).
+    let own = match vocab::load(model, &LoadOptions::default()) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(vec![format!(
+                "the model has no tokenizer of its own to hold {} to ({e}); only the control \
+                 tokens check that they belong together",
+                given.display()
+            )])
+        }
+    };
+    if same(&own.source, &vocab.source) {
+        return Ok(Vec::new());
+    }
+    let c = crate::vocab::compare::compare(vocab, &own, COMPARED_IDS);
+    if c.mismatch() {
+        let shown: Vec<String> = c
+            .examples
+            .iter()
+            .map(|(id, a, b)| format!("id {id}: {a:?} here, {b:?} in the model's"))
+            .collect();
+        bail!(
+            "{}: not the model's tokenizer: {} of {} ids spread over the vocabulary decode \
+             to other text than in the model's own {} ({}); verdicts would be about other \
+             tokens",
+            given.display(),
+            c.differing,
+            c.compared,
+            own.source.display(),
+            shown.join("; ")
+        );
+    }
+    Ok(Vec::new())
 }
 
 /// What a person should know about a GGUF run in process (its context cut to what

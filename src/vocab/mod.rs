@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod bytelevel;
+pub mod compare;
 pub mod detect;
 pub mod gguf;
 pub mod hf;

@@ -228,15 +228,12 @@ fn bad_models_and_flags_give_clear_errors() {
         std::fs::write(d.join("config.json"), config).unwrap();
         d
     };
-    let neox = copy(
-        "neox",
-        r#"{"model_type":"gpt_neox","architectures":["GPTNeoXForCausalLM"]}"#,
+    let jamba = copy(
+        "jamba",
+        r#"{"model_type":"jamba","architectures":["JambaForCausalLM"]}"#,
     );
-    let e = verify_err(&[neox.as_os_str(), "--ids".as_ref(), "5".as_ref()]);
-    assert!(
-        e.contains("architecture 'gpt_neox' is not supported"),
-        "{e}"
-    );
+    let e = verify_err(&[jamba.as_os_str(), "--ids".as_ref(), "5".as_ref()]);
+    assert!(e.contains("architecture 'jamba' is not supported"), "{e}");
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
     let mut partial = cfg.clone();
@@ -268,4 +265,54 @@ fn bad_models_and_flags_give_clear_errors() {
     }
     let e = verify_err(&[src.as_os_str(), "--ids".as_ref(), "99999".as_ref()]);
     assert!(e.contains("99999"), "{e}");
+}
+
+/// A tokenizer given beside a model with its own is held to it: Mistral-7B's (32,000 ids,
+/// like the model's Llama-2 tokenizer) is refused before any verdict, naming both files;
+/// Llama-2's own `tokenizer.model` (another format of the model's tokenizer) is accepted;
+/// a model without tokenizer files gets a note, and the control tokens still decide.
+#[test]
+fn a_tokenizer_that_is_not_the_models_is_refused_in_process() {
+    let dir = model_dir("tiny-llama2tok");
+    let shared = common::data().join("tokenizers");
+    let err = verify_err(&[
+        dir.as_os_str(),
+        "--tokenizer".as_ref(),
+        shared
+            .join("mistral-7b-v0.1/tokenizer.model.v1")
+            .as_os_str(),
+        "--ids".as_ref(),
+        "1000".as_ref(),
+        "--no-controls".as_ref(),
+    ]);
+    assert!(
+        err.contains("not the model's tokenizer") && err.contains("tiny-llama2tok/tokenizer.json"),
+        "{err}"
+    );
+    let mut s = settings(&dir, vec![1000, 2000]);
+    s.tokenizer = Some(shared.join("llama2/tokenizer.model"));
+    let r = verify::run(&s).unwrap();
+    assert_eq!(r.rows.len(), 2);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+
+    // No tokenizer files beside the weights: a note, then the controls.
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        std::os::unix::fs::symlink(dir.join(f), bare.join(f)).unwrap();
+    }
+    let mut s = settings(&bare, vec![1000]);
+    s.tokenizer = Some(dir.join("tokenizer.json"));
+    let r = verify::run(&s).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("no tokenizer of its own")),
+        "{:?}",
+        r.warnings
+    );
+    s.tokenizer = Some(shared.join("mistral-7b-v0.1/tokenizer.model.v1"));
+    let e = format!("{:#}", verify::run(&s).err().unwrap());
+    assert!(e.contains("control tokens"), "{e}");
 }
