@@ -281,3 +281,97 @@ fn verify_scores_match_transformers() {
     assert!(e.contains("sliding_window 32 caps the context"), "{e}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The same checkpoints converted to f32 GGUF by llama.cpp's own converter
+/// (`tests/models/to_gguf.py`: llama, tied llama, mistral, qwen2, qwen3; phi3's and gemma3's
+/// converters need a SentencePiece model the shared BPE is not), run in process from the
+/// file: every logit within 1e-4 of transformers' (Qwen3: 5e-3, see below) and the same
+/// greedy id, through the KV cache one position at a time and as one pass, with candle's
+/// quantized models (`--gguf-weights quantized`) and,
+/// for llama files, dequantized into candle's f32 Llama (`f32`).
+#[test]
+fn gguf_conversions_match_transformers() {
+    use tokenaudit::model::quantized::GgufWeights;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(models())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("model.gguf"))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{} GGUF files", files.len());
+    let dev = Device::Cpu;
+    let mut failures = Vec::new();
+    for f in &files {
+        let dir = f.parent().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let reference: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+        let ids: Vec<u32> = reference["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let logits: Vec<Vec<f64>> = reference["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        let llama = !name.starts_with("qwen");
+        let modes: &[GgufWeights] = if llama {
+            &[GgufWeights::Quantized, GgufWeights::F32]
+        } else {
+            &[GgufWeights::Quantized]
+        };
+        for &mode in modes {
+            let (mut lm, _) = match model::load_with(f, &dev, None, mode) {
+                Ok(x) => x,
+                Err(e) => {
+                    failures.push(format!("{name} {mode:?}: {e:#}"));
+                    continue;
+                }
+            };
+            let row = |t: &Tensor| -> Vec<f32> { t.squeeze(0).unwrap().to_vec1().unwrap() };
+            let mut worst: f64 = 0.0;
+            for (i, &id) in ids.iter().enumerate() {
+                let x = Tensor::new(&[[id]], &dev).unwrap();
+                let got = row(&lm.forward(&x, i).unwrap());
+                worst = worst.max(max_diff(&got, &logits[i]));
+            }
+            lm.reset(true).unwrap();
+            let x = Tensor::new(ids.as_slice(), &dev)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let got = row(&lm.forward(&x, 0).unwrap());
+            worst = worst.max(max_diff(&got, &logits[ids.len() - 1]));
+            let one_pass = max_diff(&got, &logits[ids.len() - 1]);
+            eprintln!(
+                "{name:<12} {mode:?}: max |Δlogit| {worst:.1e} (whole prefix {one_pass:.1e})"
+            );
+            // candle's quantized Qwen3 runs its own CPU attention kernels (a fused decode
+            // step, a flash-style prefill): measured 1.6e-3 from transformers (4e-4 for a
+            // whole prefix), where every other file here is within 5e-6.
+            let bound = if name == "qwen3" { 5e-3 } else { 1e-4 };
+            if worst > bound {
+                failures.push(format!(
+                    "{name} {mode:?}: max |Δlogit| {worst:.2e} > {bound}"
+                ));
+            }
+            let argmax = |v: &[f64]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+            let got64: Vec<f64> = got.iter().map(|&x| x as f64).collect();
+            if argmax(&got64) != argmax(&logits[ids.len() - 1]) {
+                failures.push(format!("{name} {mode:?}: another greedy id"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
