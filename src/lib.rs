@@ -7,6 +7,7 @@
 //! [`eval`] share; [`output`] and [`report`] write what a person or a program reads.
 
 pub mod audit;
+pub mod chat;
 pub mod demo;
 pub mod digits;
 pub mod eval;

@@ -74,6 +74,11 @@ impl TokenizerConfig {
         self.value.get(key).and_then(|v| v.as_bool())
     }
 
+    /// The whole file.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
     /// The Jinja chat template, when it is a single string.
     pub fn chat_template(&self) -> Option<&str> {
         self.value.get("chat_template").and_then(|v| v.as_str())

@@ -8,6 +8,7 @@ mod architectures;
 mod audit_counts;
 mod bad_input;
 mod broken_weights;
+mod chat;
 mod config_keys;
 mod demo;
 mod digits;
