@@ -133,6 +133,9 @@ pub struct GenOptions<'a> {
     pub pause_token: Option<u32>,
     /// Stop when the generated text contains one of these.
     pub stop_texts: &'a [&'a str],
+    /// Stop at these ids too (a chat template's end of turn), besides the model's
+    /// end-of-sequence ids.
+    pub stop_ids: &'a [u32],
 }
 
 /// Prompt tokens decoded before the generated ones ([`generate`]).
@@ -214,7 +217,7 @@ pub fn generate(
             pause,
         });
         if let Choice::Token(t) = s.choice {
-            if Some(t) == eos {
+            if Some(t) == eos || v.info.eos_ids.contains(&t) || opts.stop_ids.contains(&t) {
                 break Stop::Eos;
             }
             ids.push(t);

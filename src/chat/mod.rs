@@ -156,6 +156,47 @@ impl ChatTemplate {
     }
 }
 
+/// How `generate` and `eval` put a prompt to an instruct model: an optional system
+/// message and the prompt as the user's message, rendered with the model's template and
+/// the assistant's turn opened.
+#[derive(Debug, Clone)]
+pub struct ChatPrompt {
+    pub template: ChatTemplate,
+    pub system: Option<String>,
+}
+
+impl ChatPrompt {
+    /// The rendered prompt and its ids. No BOS is added: the template writes it where
+    /// the model expects it (transformers encodes the rendered text without special
+    /// tokens too).
+    pub fn ids(&self, vocab: &Vocab, user: &str) -> Result<(String, Vec<u32>)> {
+        let mut msgs = Vec::new();
+        if let Some(sys) = &self.system {
+            msgs.push(minijinja::context! { role => "system", content => sys });
+        }
+        msgs.push(minijinja::context! { role => "user", content => user });
+        let text = self.template.render(&msgs, true)?;
+        let ids = vocab.encode(&text).map_err(|e| {
+            anyhow!(
+                "{}: cannot encode the chat prompt: {e}",
+                vocab.source.display()
+            )
+        })?;
+        Ok((text, ids))
+    }
+
+    /// The ids that end the assistant's turn: the template's `eos_token` when the
+    /// vocabulary holds it as one token (`<|im_end|>`, `<|end|>`, `<|eot_id|>`).
+    pub fn end_of_turn(&self, vocab: &Vocab) -> Vec<u32> {
+        self.template
+            .eos_token
+            .as_deref()
+            .and_then(|t| vocab.tokenizer.token_to_id(t))
+            .into_iter()
+            .collect()
+    }
+}
+
 /// A token's text as a template sees it (`<s>`, `<|im_start|>`).
 fn token_text(vocab: &Vocab, id: Option<u32>) -> Option<String> {
     id.and_then(|i| vocab.raw(i)).map(str::to_string)

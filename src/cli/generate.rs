@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::flags::ModelFlags;
+use tokenaudit::chat::{ChatPrompt, ChatTemplate};
 use tokenaudit::eval::{self, data::Task, EvalSettings, DEFAULT_PROBLEMS};
 use tokenaudit::generate::{self, GenOptions, DEFAULT_MAX_TOKENS};
 use tokenaudit::model::LoadedModel;
@@ -107,6 +108,59 @@ impl SamplerFlags {
     }
 }
 
+/// How a prompt is put to the model: through its chat template by default.
+#[derive(Debug, Args)]
+pub struct ChatFlags {
+    /// Give the prompt as plain text, even when the model has a chat template.
+    #[arg(long, conflicts_with_all = ["chat_template", "system"])]
+    pub no_chat: bool,
+    /// Render prompts with this Jinja template instead of the model's own.
+    #[arg(long, value_name = "FILE")]
+    pub chat_template: Option<PathBuf>,
+    /// A system message before the prompt (needs a chat template).
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+}
+
+impl ChatFlags {
+    /// The chat prompt to use: the model's template (a GGUF's, or the one beside the
+    /// tokenizer), unless `--no-chat`; `None` for a model without one.
+    pub fn resolve(&self, s: &VerifySettings, v: &LoadedModel) -> Result<Option<ChatPrompt>> {
+        if self.no_chat {
+            return Ok(None);
+        }
+        let template = match &self.chat_template {
+            Some(f) => Some(ChatTemplate::from_file(f, &v.vocab)?),
+            None => {
+                let at = s.tokenizer.as_deref().unwrap_or(&s.model);
+                match ChatTemplate::find(at, &v.vocab)? {
+                    Some(t) => Some(t),
+                    None if at != s.model.as_path() => ChatTemplate::find(&s.model, &v.vocab)?,
+                    None => None,
+                }
+            }
+        };
+        match template {
+            Some(template) => {
+                eprintln!(
+                    "tokenaudit: prompts go through the chat template of {} (--no-chat for plain text)",
+                    template.origin
+                );
+                Ok(Some(ChatPrompt {
+                    template,
+                    system: self.system.clone(),
+                }))
+            }
+            None if self.system.is_some() => bail!(
+                "{}: --system needs a chat template, and the model has none (give one with \
+                 --chat-template FILE)",
+                s.model.display()
+            ),
+            None => Ok(None),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Model directory (config.json + safetensors), or a .gguf file (run through candle's
@@ -125,6 +179,8 @@ pub struct GenerateArgs {
     #[command(flatten)]
     pub sampling: SamplerFlags,
     #[command(flatten)]
+    pub chat: ChatFlags,
+    #[command(flatten)]
     pub model_flags: ModelFlags,
 }
 
@@ -137,10 +193,20 @@ pub fn run_generate(a: GenerateArgs) -> Result<()> {
     let v = LoadedModel::load(&s)?;
     super::warn(&v.warnings);
     let pause = a.sampling.pause_token(&v, &s, &[a.sampler])?;
-    let mut ids = v.vocab.encode(&a.prompt).map_err(|e| anyhow::anyhow!(e))?;
-    if let Some(b) = v.bos {
-        ids.insert(0, b);
-    }
+    let chat = a.chat.resolve(&s, &v)?;
+    let (shown, ids, end_of_turn) = match &chat {
+        Some(c) => {
+            let (text, ids) = c.ids(&v.vocab, &a.prompt)?;
+            (text, ids, c.end_of_turn(&v.vocab))
+        }
+        None => {
+            let mut ids = v.vocab.encode(&a.prompt).map_err(|e| anyhow::anyhow!(e))?;
+            if let Some(b) = v.bos {
+                ids.insert(0, b);
+            }
+            (a.prompt.clone(), ids, Vec::new())
+        }
+    };
     if ids.len() >= v.info.max_positions {
         bail!(
             "the prompt is {} tokens; the model's context is {}",
@@ -153,10 +219,11 @@ pub fn run_generate(a: GenerateArgs) -> Result<()> {
         max_tokens: a.sampling.max_tokens,
         pause_token: pause,
         stop_texts: &[],
+        stop_ids: &end_of_turn,
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    write!(out, "{}", a.prompt)?;
+    write!(out, "{shown}")?;
     out.flush()?;
     let g = generate::generate(&v, &ids, &mut sampler, &opts, &mut |t| {
         let _ = write!(out, "{t}");
@@ -203,6 +270,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub sampling: SamplerFlags,
     #[command(flatten)]
+    pub chat: ChatFlags,
+    #[command(flatten)]
     pub model_flags: ModelFlags,
 }
 
@@ -226,6 +295,7 @@ pub fn run_eval(a: EvalArgs) -> Result<()> {
         samplers,
         max_tokens: a.sampling.max_tokens,
         pause_token: pause,
+        chat: a.chat.resolve(&s, &v)?,
     };
     let r = eval::run(&v, &es)?;
     if let Some(p) = &a.csv {

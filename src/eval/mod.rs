@@ -27,6 +27,9 @@ pub struct EvalSettings {
     pub samplers: Vec<SamplerConfig>,
     pub max_tokens: usize,
     pub pause_token: Option<u32>,
+    /// Put each problem to the model as the user's message of its chat template (the
+    /// model then answers until its end of turn); `None`: the plain prompt text.
+    pub chat: Option<crate::chat::ChatPrompt>,
 }
 
 /// One problem under one sampler.
@@ -70,10 +73,14 @@ pub struct EvalReport {
     pub answers: Vec<Answer>,
 }
 
-fn stop_texts(task: Task) -> &'static [&'static str] {
-    match task {
-        Task::Gsm8k => &["\n\n", "Question:"],
-        Task::Arith => &["\n", "Q:"],
+/// Where a completion of the plain prompt ends (the next few-shot question). An answer in
+/// a chat turn ends at the end of the turn instead: an instruct model's reasoning runs
+/// over several paragraphs.
+fn stop_texts(task: Task, chat: bool) -> &'static [&'static str] {
+    match (task, chat) {
+        (_, true) => &[],
+        (Task::Gsm8k, false) => &["\n\n", "Question:"],
+        (Task::Arith, false) => &["\n", "Q:"],
     }
 }
 
@@ -85,6 +92,11 @@ pub fn run(v: &LoadedModel, s: &EvalSettings) -> Result<EvalReport> {
     let mut answers = Vec::new();
     let bar =
         crate::util::progress::bar_always((problems.len() * s.samplers.len()) as u64, "problems");
+    let end_of_turn = s
+        .chat
+        .as_ref()
+        .map(|c| c.end_of_turn(&v.vocab))
+        .unwrap_or_default();
     for cfg in &s.samplers {
         let name = cfg.kind.as_str().to_string();
         let mut sampler = Sampler::new(cfg.clone());
@@ -96,10 +108,16 @@ pub fn run(v: &LoadedModel, s: &EvalSettings) -> Result<EvalReport> {
                 bad_gold += 1;
                 continue;
             };
-            let mut ids = v.vocab.encode(&p.prompt).map_err(|e| anyhow::anyhow!(e))?;
-            if let Some(b) = v.bos {
-                ids.insert(0, b);
-            }
+            let ids = match &s.chat {
+                Some(c) => c.ids(&v.vocab, &p.prompt)?.1,
+                None => {
+                    let mut ids = v.vocab.encode(&p.prompt).map_err(|e| anyhow::anyhow!(e))?;
+                    if let Some(b) = v.bos {
+                        ids.insert(0, b);
+                    }
+                    ids
+                }
+            };
             if ids.len() + 4 > v.info.max_positions {
                 too_long += 1;
                 continue;
@@ -109,7 +127,8 @@ pub fn run(v: &LoadedModel, s: &EvalSettings) -> Result<EvalReport> {
             let opts = GenOptions {
                 max_tokens: s.max_tokens,
                 pause_token: s.pause_token,
-                stop_texts: stop_texts(s.task),
+                stop_texts: stop_texts(s.task, s.chat.is_some()),
+                stop_ids: &end_of_turn,
             };
             let g = generate::generate(v, &ids, &mut sampler, &opts, &mut |_| {})?;
             let predicted = data::extract(s.task, &g.text);

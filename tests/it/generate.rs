@@ -249,3 +249,66 @@ fn bad_sampler_input() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected GPT-3 arithmetic fields"));
 }
+
+/// An instruct model is prompted in its own chat template by default: SmolLM2-135M-
+/// Instruct (the released Q4_1 GGUF) answers a question in its assistant turn and stops at
+/// its end of turn (`<|im_end|>`); `--system` replaces the template's default system
+/// message; `--no-chat` gives the plain prompt; `--system` needs a template.
+#[test]
+fn generate_uses_the_chat_template_and_stops_at_the_end_of_turn() {
+    let gguf =
+        crate::common::data().join("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let run = |extra: &[&str]| {
+        let out = bin()
+            .arg("generate")
+            .arg(&gguf)
+            .args([
+                "-p",
+                "What is the capital of France?",
+                "--sampler",
+                "greedy",
+            ])
+            .args(["--max-tokens", "24"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (out, err) = run(&[]);
+    assert!(
+        out.starts_with("<|im_start|>system\n") && out.contains("<|im_start|>assistant\n"),
+        "{out}"
+    );
+    let answer = out.split("<|im_start|>assistant\n").nth(1).unwrap();
+    assert!(answer.contains("Paris"), "{answer:?}");
+    assert!(err.contains("stopped by eos"), "{err}");
+    assert!(err.contains("chat template of"), "{err}");
+    let (out, err) = run(&["--system", "Answer in one word."]);
+    assert!(
+        out.starts_with("<|im_start|>system\nAnswer in one word.<|im_end|>"),
+        "{out}"
+    );
+    assert!(err.contains("stopped by eos"), "{err}");
+    let (out, err) = run(&["--no-chat"]);
+    assert!(out.starts_with("What is the capital of France?"), "{out}");
+    assert!(!out.contains("<|im_start|>"), "{out}");
+    assert!(!err.contains("chat template"), "{err}");
+
+    let out = bin()
+        .arg("generate")
+        .arg(model("tiny-llama2tok"))
+        .args(["-p", "Once", "--system", "x", "--sampler", "greedy"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--system needs a chat template"), "{err}");
+}
