@@ -16,6 +16,7 @@ pub mod generate;
 pub mod glitch;
 pub mod pause;
 pub mod report;
+pub mod sample;
 pub mod scan;
 pub mod verify;
 
@@ -55,6 +56,9 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Compare samplers on GSM8K or GPT-3 arithmetic problems.
     Eval(generate::EvalArgs),
+    /// Show what a sampler setting does to one distribution (given as --probs or
+    /// --logits): the probabilities after the filter chain, entropy and entropix state.
+    Sample(sample::SampleArgs),
     /// Write one self-contained HTML report (tables and plots) of the audit, scan,
     /// verification, pause ranking and digit schemes.
     Report(report::ReportArgs),
@@ -134,6 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pause(p) => pause::run(p),
         Command::Generate(g) => generate::run_generate(g),
         Command::Eval(e) => generate::run_eval(e),
+        Command::Sample(s) => sample::run(s),
         Command::Report(r) => report::run(r),
         Command::ExportGguf(x) => export::run(x),
     }

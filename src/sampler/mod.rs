@@ -20,6 +20,7 @@
 
 pub mod entropix;
 pub mod filters;
+pub mod inspect;
 pub mod metrics;
 pub mod rng;
 

@@ -960,3 +960,74 @@ fn simd_and_portable_loops_give_the_same_bits() {
         }
     }
 }
+
+/// `tokenaudit sample` (the inspector) gives, id for id, what the definitions give: a flag
+/// not given is off; top-p keeps a token while the mass ranked above it is below p;
+/// temperature rescales the logits; bad input is one clear line.
+#[test]
+fn sample_inspector_applies_the_chain_as_defined() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenaudit"))
+            .arg("sample")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let probs = |args: &[&str]| -> Vec<f64> {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        v["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let close = |a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+    };
+    // No flag: the distribution itself.
+    close(
+        &probs(&["--probs", "0.5,0.3,0.2", "--json"]),
+        &[0.5, 0.3, 0.2],
+    );
+    // top-p 0.8: 0.5 (mass above 0) and 0.3 (0.5 < 0.8) kept, 0.2 (0.8 not < 0.8) not.
+    close(
+        &probs(&["--probs", "0.5,0.3,0.2", "--top-p", "0.8", "--json"]),
+        &[0.625, 0.375, 0.0],
+    );
+    // T = 0.5 squares and renormalises: 0.25, 0.09, 0.04 over 0.38.
+    close(
+        &probs(&["--probs", "0.5,0.3,0.2", "--temp", "0.5", "--json"]),
+        &[0.25 / 0.38, 0.09 / 0.38, 0.04 / 0.38],
+    );
+    // Greedy, and logits with a tie (lower id wins).
+    close(
+        &probs(&["--logits", "1,3,3,-2", "--temp", "0", "--json"]),
+        &[0.0, 1.0, 0.0, 0.0],
+    );
+    for (args, want) in [
+        (&["--probs", "0.5,0.6"][..], "sum to 1.1"),
+        (&["--probs", "0.5,-0.5,1"][..], "not in [0, 1]"),
+        (&["--logits", "1,nan"][..], "value 1 is NaN"),
+        (
+            &["--probs", "1", "--top-p", "0"][..],
+            "--top-p must be in (0, 1]",
+        ),
+        (&[][..], "give the distribution"),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
