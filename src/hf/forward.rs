@@ -287,6 +287,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `hidden_size`, `num_attention_heads` and `num_key_value_heads` (the heads when
+    /// absent), required to divide: the hidden size by the heads, the heads by the KV
+    /// heads.
+    pub fn heads(&self) -> Result<(usize, usize, usize), HfError> {
+        let hidden = self.need("hidden_size")?;
+        let heads = self.need("num_attention_heads")?;
+        let kv = self.positive("num_key_value_heads")?.unwrap_or(heads);
+        if hidden % heads != 0 || heads % kv != 0 {
+            return Err(self.err(format!(
+                "hidden_size {hidden}, num_attention_heads {heads} and num_key_value_heads {kv} \
+                 do not divide"
+            )));
+        }
+        Ok((hidden, heads, kv))
+    }
+
     /// `tie_word_embeddings` (top level or `text_config`), `default` when absent.
     pub fn tied(&self, default: bool) -> Result<bool, HfError> {
         Ok(match self.bool("tie_word_embeddings")? {

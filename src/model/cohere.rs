@@ -50,17 +50,7 @@ struct Read {
 fn read(c: &Config) -> Result<Read> {
     let r = Reader::new(c);
     r.refuse_unimplemented(ARCH, &["use_qk_norm"])?;
-    let hidden = r.need("hidden_size")?;
-    let heads = r.need("num_attention_heads")?;
-    let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
-    if hidden % heads != 0 || heads % kv != 0 {
-        return Err(r
-            .err(format!(
-                "hidden_size {hidden}, num_attention_heads {heads} and num_key_value_heads {kv} \
-                 do not divide"
-            ))
-            .into());
-    }
+    let (hidden, heads, kv) = r.heads()?;
     Ok(Read {
         vocab: r.need("vocab_size")?,
         hidden,
@@ -81,14 +71,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.hidden,
-        layers: m.layers,
-        max_position_embeddings: m.positions,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.hidden, m.layers, m.positions))
 }
 
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
@@ -221,11 +204,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
             kv: None,
         });
     }
-    let head = if m.tied {
-        embed.clone()
-    } else {
-        vb.get((m.vocab, h), "lm_head.weight")?
-    };
+    let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;
     let rope = Rope::new(
         hd,
         m.theta,

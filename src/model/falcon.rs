@@ -157,14 +157,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.hidden,
-        layers: m.layers,
-        max_position_embeddings: m.positions,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.hidden, m.layers, m.positions))
 }
 
 impl Read {
@@ -344,11 +337,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
             kv: None,
         });
     }
-    let head = if m.tied {
-        embed.clone()
-    } else {
-        vb.get((m.vocab, h), "lm_head.weight")?
-    };
+    let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;
     let rope = Rope::new(
         m.head_dim(),
         m.theta,

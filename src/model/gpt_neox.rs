@@ -101,14 +101,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.hidden,
-        layers: m.layers,
-        max_position_embeddings: m.positions,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.hidden, m.layers, m.positions))
 }
 
 /// `embed_out` (every released checkpoint) or `lm_head`.

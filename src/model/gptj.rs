@@ -80,14 +80,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.embd,
-        layers: m.layers,
-        max_position_embeddings: m.positions,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.embd, m.layers, m.positions))
 }
 
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {

@@ -100,14 +100,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.hidden,
-        layers: m.layers,
-        max_position_embeddings: m.positions,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.hidden, m.layers, m.positions))
 }
 
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
@@ -202,10 +195,6 @@ impl Causal for Granite {
     }
 }
 
-fn rms(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<RmsNorm> {
-    Ok(RmsNorm::new(vb.get(size, &format!("{name}.weight"))?, eps))
-}
-
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let m = read(cx.config)?;
     let root = vb.pp("model");
@@ -217,8 +206,8 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         let l = root.pp(format!("layers.{i}"));
         let ab = m.attention_bias;
         layers.push(Layer {
-            ln_1: rms(&l, "input_layernorm", h, eps)?,
-            ln_2: rms(&l, "post_attention_layernorm", h, eps)?,
+            ln_1: plain::rms_norm(&l, "input_layernorm", h, eps)?,
+            ln_2: plain::rms_norm(&l, "post_attention_layernorm", h, eps)?,
             q: plain::linear(&l, "self_attn.q_proj", h, q, ab)?,
             k: plain::linear(&l, "self_attn.k_proj", h, kv, ab)?,
             v: plain::linear(&l, "self_attn.v_proj", h, kv, ab)?,
@@ -229,11 +218,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
             kv: None,
         });
     }
-    let head = if m.tied {
-        embed.clone()
-    } else {
-        vb.get((m.vocab, h), "lm_head.weight")?
-    };
+    let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;
     let rope = Rope::new(
         m.head_dim,
         m.theta,
@@ -243,7 +228,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         cx.device,
     )?;
     Ok(Box::new(Granite {
-        norm: rms(&root, "norm", h, eps)?,
+        norm: plain::rms_norm(&root, "norm", h, eps)?,
         embed: Embedding::new(embed, h),
         layers,
         head,

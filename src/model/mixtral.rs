@@ -253,10 +253,6 @@ impl Causal for Mixtral {
     }
 }
 
-fn rms(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<RmsNorm> {
-    Ok(RmsNorm::new(vb.get(size, &format!("{name}.weight"))?, eps))
-}
-
 fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>> {
     let m = read(cx.config)?;
     let root = vb.pp("model");
@@ -277,8 +273,8 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
             })
             .collect::<Result<Vec<_>>>()?;
         layers.push(Layer {
-            ln_1: rms(&l, "input_layernorm", h, eps)?,
-            ln_2: rms(&l, "post_attention_layernorm", h, eps)?,
+            ln_1: plain::rms_norm(&l, "input_layernorm", h, eps)?,
+            ln_2: plain::rms_norm(&l, "post_attention_layernorm", h, eps)?,
             q: plain::linear(&l, "self_attn.q_proj", h, q, false)?,
             k: plain::linear(&l, "self_attn.k_proj", h, kv, false)?,
             v: plain::linear(&l, "self_attn.v_proj", h, kv, false)?,
@@ -288,11 +284,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
             kv: None,
         });
     }
-    let head = if m.tied {
-        embed.clone()
-    } else {
-        vb.get((m.vocab, h), "lm_head.weight")?
-    };
+    let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;
     let rope = Rope::new(
         m.head_dim,
         m.theta,
@@ -302,7 +294,7 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         cx.device,
     )?;
     Ok(Box::new(Mixtral {
-        norm: rms(&root, "norm", h, eps)?,
+        norm: plain::rms_norm(&root, "norm", h, eps)?,
         embed: Embedding::new(embed, h),
         layers,
         head,

@@ -145,6 +145,24 @@ impl Facts {
             })
     }
 
+    /// The facts of an architecture without a sliding window.
+    pub fn plain(
+        c: &Config,
+        vocab_size: usize,
+        hidden_size: usize,
+        layers: usize,
+        positions: usize,
+    ) -> Facts {
+        Facts {
+            vocab_size,
+            hidden_size,
+            layers,
+            max_position_embeddings: positions,
+            sliding_window: None,
+            stored_dtype: crate::hf::forward::Reader::new(c).stored_dtype(),
+        }
+    }
+
     /// The facts of the shared [`crate::hf::Forward`] reading (llama, qwen2, phi3).
     pub fn of_forward(f: &crate::hf::Forward) -> Facts {
         Facts {

@@ -42,17 +42,7 @@ fn read(c: &Config, two: bool) -> Result<(olmo::Config, f64)> {
     let arch = if two { "olmo2" } else { "olmo" };
     let r = Reader::new(c);
     r.refuse_unimplemented(arch, &[])?;
-    let hidden = r.need("hidden_size")?;
-    let heads = r.need("num_attention_heads")?;
-    let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
-    if hidden % heads != 0 || heads % kv != 0 {
-        return Err(r
-            .err(format!(
-                "hidden_size {hidden}, num_attention_heads {heads} and num_key_value_heads {kv} \
-                 do not divide"
-            ))
-            .into());
-    }
+    let (hidden, heads, kv) = r.heads()?;
     let cfg = olmo::Config {
         vocab_size: r.need("vocab_size")?,
         hidden_size: hidden,

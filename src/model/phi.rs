@@ -50,17 +50,7 @@ struct Read {
 fn read(c: &Config) -> Result<Read> {
     let r = Reader::new(c);
     r.refuse_unimplemented(ARCH, &["qk_layernorm"])?;
-    let hidden = r.need("hidden_size")?;
-    let heads = r.need("num_attention_heads")?;
-    let kv = r.positive("num_key_value_heads")?.unwrap_or(heads);
-    if hidden % heads != 0 || heads % kv != 0 {
-        return Err(r
-            .err(format!(
-                "hidden_size {hidden}, num_attention_heads {heads} and num_key_value_heads {kv} \
-                 do not divide"
-            ))
-            .into());
-    }
+    let (hidden, heads, kv) = r.heads()?;
     let partial = r.partial_rotary(None, 0.5)?;
     let rotary = (partial * (hidden / heads) as f64) as usize;
     if rotary == 0 || !rotary.is_multiple_of(2) {
@@ -90,14 +80,7 @@ fn read(c: &Config) -> Result<Read> {
 
 fn facts(c: &Config) -> Result<Facts> {
     let m = read(c)?;
-    Ok(Facts {
-        vocab_size: m.vocab,
-        hidden_size: m.hidden,
-        layers: m.layers,
-        max_position_embeddings: m.mpe,
-        sliding_window: None,
-        stored_dtype: Reader::new(c).stored_dtype(),
-    })
+    Ok(Facts::plain(c, m.vocab, m.hidden, m.layers, m.mpe))
 }
 
 fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {

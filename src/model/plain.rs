@@ -37,6 +37,30 @@ pub fn layer_norm(
     })
 }
 
+/// The output matrix `[vocab, hidden]`: the embedding itself when tied, else
+/// `lm_head.weight`.
+pub fn head(
+    vb: &VarBuilder,
+    embed: &Tensor,
+    tied: bool,
+    vocab: usize,
+    hidden: usize,
+) -> Result<Tensor> {
+    Ok(if tied {
+        embed.clone()
+    } else {
+        vb.get((vocab, hidden), "lm_head.weight")?
+    })
+}
+
+/// An RMS norm `name` over `size` values.
+pub fn rms_norm(vb: &VarBuilder, name: &str, size: usize, eps: f64) -> Result<candle_nn::RmsNorm> {
+    Ok(candle_nn::RmsNorm::new(
+        vb.get(size, &format!("{name}.weight"))?,
+        eps,
+    ))
+}
+
 /// Rotary position embeddings on the first `dim` features of each head, `base^(-2i/dim)`
 /// frequencies. `interleaved` rotates pairs of neighbours (GPT-J's `rotate_every_two`,
 /// Cohere); otherwise the two halves of the rotated span (GPT-NeoX's `rotate_half`).
