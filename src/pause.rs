@@ -143,36 +143,18 @@ fn contexts(v: &LoadedModel, s: &PauseSettings) -> Result<(Vec<Vec<u32>>, String
     Ok((out, from))
 }
 
-/// The model's chat template, where the model keeps it: a GGUF's
-/// `tokenizer.chat_template`; a directory's `chat_template.jinja` (transformers 5) or
-/// `tokenizer_config.json` `chat_template` (a string, or a list of named templates: all of
-/// them). Empty when there is none: then no token is excluded for being in it.
+/// Every chat template the model ships ([`crate::chat::model_templates`]), joined: a
+/// token in any of them is excluded. Empty when there is none or it cannot be read: then
+/// no token is excluded for being in it.
 fn chat_template(model: &Path) -> String {
-    if crate::model::quantized::is_gguf(model) {
-        return crate::gguf::GgufFile::open(model)
-            .ok()
-            .and_then(|f| f.get_str("tokenizer.chat_template").map(str::to_string))
-            .unwrap_or_default();
-    }
-    // Sidecars, read bounded (a link to /dev/zero is no template).
-    const MAX: u64 = 16 << 20;
-    let read = |name: &str| crate::util::text::read_bounded(&model.join(name), MAX).ok();
-    if let Some(t) = read("chat_template.jinja").and_then(|b| String::from_utf8(b).ok()) {
-        return t;
-    }
-    let Some(b) = read("tokenizer_config.json") else {
-        return String::new();
-    };
-    let v = serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default();
-    match v.get("chat_template") {
-        Some(serde_json::Value::String(t)) => t.clone(),
-        Some(serde_json::Value::Array(named)) => named
-            .iter()
-            .filter_map(|n| n.get("template").and_then(|t| t.as_str()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
+    crate::chat::model_templates(model)
+        .map(|all| {
+            all.into_iter()
+                .map(|t| t.source)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
 }
 
 /// Collect candidates from the three sources (deduplicated, capped per source).

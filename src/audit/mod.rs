@@ -2,6 +2,7 @@
 //! into the published categories; count bytes, specials, unreachable and partial-UTF-8
 //! tokens exactly as the published tables define them.
 
+pub mod compare;
 pub mod guard;
 
 use std::collections::BTreeMap;

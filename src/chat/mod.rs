@@ -41,89 +41,37 @@ impl ChatTemplate {
     /// The template at `path` (a `--chat-template FILE`), with the special tokens of
     /// `vocab`.
     pub fn from_file(path: &Path, vocab: &Vocab) -> Result<ChatTemplate> {
-        let b = crate::util::text::read_bounded(path, MAX_TEMPLATE)
-            .with_context(|| path.display().to_string())?;
-        let source = String::from_utf8(b)
-            .map_err(|_| anyhow!("{}: the chat template is not UTF-8 text", path.display()))?;
         Ok(ChatTemplate {
-            source,
+            source: read_template(path)?,
             origin: path.display().to_string(),
             bos_token: token_text(vocab, vocab.bos_id),
             eos_token: token_text(vocab, vocab.eos_id),
         })
     }
 
-    /// The model's own template: a GGUF's `tokenizer.chat_template`; in a directory,
-    /// `chat_template.jinja` (transformers 5) or `tokenizer_config.json`'s `chat_template`
-    /// (a string, or a list of named templates, of which `default` is used). `None` when
-    /// the model has none. `bos_token`/`eos_token` come from tokenizer_config.json where it
-    /// names them, else from the tokenizer.
+    /// The model's own template: the one named `default` of [`model_templates`] (a
+    /// single template always is). `None` when the model has none. `bos_token` /
+    /// `eos_token` come from tokenizer_config.json where it names them, else from the
+    /// tokenizer.
     pub fn find(model: &Path, vocab: &Vocab) -> Result<Option<ChatTemplate>> {
-        let from_vocab = |source: String, origin: String| ChatTemplate {
-            source,
-            origin,
-            bos_token: token_text(vocab, vocab.bos_id),
-            eos_token: token_text(vocab, vocab.eos_id),
-        };
-        if crate::model::quantized::is_gguf(model) {
-            let f = crate::gguf::GgufFile::open(model)?;
-            return Ok(f.get_str("tokenizer.chat_template").map(|t| {
-                from_vocab(
-                    t.to_string(),
-                    format!("{} (tokenizer.chat_template)", model.display()),
-                )
-            }));
+        let (all, cfg) = sources(model)?;
+        if all.is_empty() {
+            return Ok(None);
         }
-        let dir: PathBuf = if model.is_dir() {
-            model.to_path_buf()
-        } else {
-            model.parent().map(Path::to_path_buf).unwrap_or_default()
+        let Some(t) = all.into_iter().find(|t| t.name == "default") else {
+            bail!(
+                "{}: the chat templates are a list without one named \"default\"; give one \
+                 with --chat-template",
+                model.display()
+            );
         };
-        let jinja = dir.join("chat_template.jinja");
-        let mut t = if jinja.is_file() {
-            Some(ChatTemplate::from_file(&jinja, vocab)?)
-        } else {
-            None
-        };
-        let cfg = crate::hf::TokenizerConfig::read_in(&dir)?;
-        if let Some(cfg) = &cfg {
-            if t.is_none() {
-                t = match cfg.value().get("chat_template") {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(from_vocab(
-                        s.clone(),
-                        format!("{} (chat_template)", cfg.path().display()),
-                    )),
-                    Some(serde_json::Value::Array(named)) => {
-                        let pick = named
-                            .iter()
-                            .find(|n| n.get("name").and_then(|x| x.as_str()) == Some("default"))
-                            .and_then(|n| n.get("template").and_then(|x| x.as_str()));
-                        let Some(src) = pick else {
-                            bail!(
-                                "{}: chat_template is a list without a template named \
-                                 \"default\"; give one with --chat-template",
-                                cfg.path().display()
-                            );
-                        };
-                        Some(from_vocab(
-                            src.to_string(),
-                            format!("{} (chat_template \"default\")", cfg.path().display()),
-                        ))
-                    }
-                    Some(other) => bail!(
-                        "{}: chat_template must be a string or a list, not {other}",
-                        cfg.path().display()
-                    ),
-                };
-            }
-            if let Some(t) = t.as_mut() {
-                let names = cfg.special_names();
-                t.bos_token = names.bos.or(t.bos_token.take());
-                t.eos_token = names.eos.or(t.eos_token.take());
-            }
-        }
-        Ok(t)
+        let names = cfg.map(|c| c.special_names()).unwrap_or_default();
+        Ok(Some(ChatTemplate {
+            source: t.source,
+            origin: t.origin,
+            bos_token: names.bos.or_else(|| token_text(vocab, vocab.bos_id)),
+            eos_token: names.eos.or_else(|| token_text(vocab, vocab.eos_id)),
+        }))
     }
 
     /// The prompt text for `messages`, with the assistant's turn opened when
@@ -154,6 +102,88 @@ impl ChatTemplate {
         }
         anyhow!(msg.replace('\n', " "))
     }
+}
+
+/// One chat template a model ships.
+#[derive(Debug, Clone)]
+pub struct Named {
+    /// `default` unless tokenizer_config.json names it (`tool_use`, `rag`…).
+    pub name: String,
+    pub source: String,
+    /// Where it was found, for messages.
+    pub origin: String,
+}
+
+/// Every chat template the model ships, where it keeps them: a GGUF's
+/// `tokenizer.chat_template`; in a directory (or beside a tokenizer file),
+/// `chat_template.jinja` (transformers 5) or `tokenizer_config.json`'s `chat_template`
+/// (a string, or a list of named templates). Empty when there is none.
+pub fn model_templates(model: &Path) -> Result<Vec<Named>> {
+    Ok(sources(model)?.0)
+}
+
+/// A template file, bounded and UTF-8.
+fn read_template(path: &Path) -> Result<String> {
+    let b = crate::util::text::read_bounded(path, MAX_TEMPLATE)
+        .with_context(|| path.display().to_string())?;
+    String::from_utf8(b)
+        .map_err(|_| anyhow!("{}: the chat template is not UTF-8 text", path.display()))
+}
+
+/// The templates, and the tokenizer_config.json they were read with (for its special
+/// token names).
+fn sources(model: &Path) -> Result<(Vec<Named>, Option<crate::hf::TokenizerConfig>)> {
+    let one = |source: String, origin: String| Named {
+        name: "default".into(),
+        source,
+        origin,
+    };
+    if crate::model::quantized::is_gguf(model) {
+        let f = crate::gguf::GgufFile::open(model)?;
+        let t = f.get_str("tokenizer.chat_template").map(|t| {
+            one(
+                t.to_string(),
+                format!("{} (tokenizer.chat_template)", model.display()),
+            )
+        });
+        return Ok((t.into_iter().collect(), None));
+    }
+    let dir: PathBuf = if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let cfg = crate::hf::TokenizerConfig::read_in(&dir)?;
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.is_file() {
+        let source = read_template(&jinja)?;
+        return Ok((vec![one(source, jinja.display().to_string())], cfg));
+    }
+    let Some(c) = &cfg else {
+        return Ok((Vec::new(), None));
+    };
+    let origin = |what: &str| format!("{} ({what})", c.path().display());
+    let all = match c.value().get("chat_template") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => vec![one(s.clone(), origin("chat_template"))],
+        Some(serde_json::Value::Array(named)) => named
+            .iter()
+            .filter_map(|n| {
+                let name = n.get("name")?.as_str()?;
+                let source = n.get("template")?.as_str()?;
+                Some(Named {
+                    name: name.to_string(),
+                    source: source.to_string(),
+                    origin: origin(&format!("chat_template {name:?}")),
+                })
+            })
+            .collect(),
+        Some(other) => bail!(
+            "{}: chat_template must be a string or a list, not {other}",
+            c.path().display()
+        ),
+    };
+    Ok((all, cfg))
 }
 
 /// How `generate` and `eval` put a prompt to an instruct model: an optional system
@@ -206,22 +236,22 @@ fn token_text(vocab: &Vocab, id: Option<u32>) -> Option<String> {
 pub fn read_messages(path: &Path) -> Result<Vec<Message>> {
     let b = crate::util::text::read_bounded(path, crate::util::text::MAX_INPUT)
         .with_context(|| path.display().to_string())?;
-    let v: serde_json::Value = serde_json::from_slice(&b)
+    // Straight into minijinja values, so each message keeps its keys in file order.
+    let v: Value = serde_json::from_slice(&b)
         .map_err(|e| anyhow!("{}: not a JSON list of messages: {e}", path.display()))?;
-    let Some(list) = v.as_array() else {
+    if v.kind() != minijinja::value::ValueKind::Seq {
         bail!(
             "{}: expected a JSON list of {{\"role\", \"content\"}} messages",
             path.display()
         );
-    };
-    for (i, m) in list.iter().enumerate() {
-        if m.get("role").and_then(|r| r.as_str()).is_none() {
+    }
+    let msgs: Vec<Value> = v.try_iter().map_err(|e| anyhow!("{e}"))?.collect();
+    for (i, m) in msgs.iter().enumerate() {
+        let role = m.get_attr("role").ok();
+        if role.as_ref().and_then(|r| r.as_str()).is_none() {
             bail!("{}: message {i} has no string \"role\"", path.display());
         }
     }
-    // Through minijinja's own deserializer, so each message keeps its keys in file order.
-    let msgs: Vec<Value> =
-        serde_json::from_slice(&b).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(msgs)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod forward;
+pub mod reader;
 pub mod shard_index;
 pub mod tokenizer_config;
 

@@ -9,10 +9,10 @@ use anyhow::Result;
 use candle_core::{IndexOp, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
 
-use super::plain::{self, Kv, Rope};
+use super::plain::{self, Attention, AttentionShape, QkNorm, Rope};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `cohere` (without one, the `CohereForCausalLM` class); `cohere2`
@@ -105,15 +105,10 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
 #[derive(Clone)]
 struct Layer {
     norm: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    qk_norm: Option<(Tensor, Tensor)>,
+    attn: Attention,
     gate: Linear,
     up: Linear,
     down: Linear,
-    kv: Kv,
 }
 
 #[derive(Clone)]
@@ -135,24 +130,13 @@ impl Causal for Cohere {
         let mut x = self.embed.forward(ids)?;
         for l in self.layers.iter_mut() {
             let n = l.norm.forward(&x)?;
-            let mut q = plain::heads(&l.q.forward(&n)?, m.heads, hd)?;
-            let mut k = plain::heads(&l.k.forward(&n)?, m.kv, hd)?;
-            if let Some((qn, kn)) = &l.qk_norm {
-                q = plain::head_norm(&q, qn, m.eps)?;
-                k = plain::head_norm(&k, kn, m.eps)?;
-            }
-            let q = self.rope.apply(&q, pos)?;
-            let k = self.rope.apply(&k, pos)?;
-            let v = plain::heads(&l.v.forward(&n)?, m.kv, hd)?;
-            let a = plain::attend(
-                &q,
-                k,
-                v,
-                &mut l.kv,
+            let a = l.attn.forward(
+                &n,
+                &self.rope,
+                pos,
                 self.use_cache,
                 1.0 / (hd as f64).sqrt(),
             )?;
-            let a = l.o.forward(&a)?;
             let g = l.gate.forward(&n)?.apply(&m.act)?;
             let f = l.down.forward(&(g * l.up.forward(&n)?)?)?;
             x = ((x + a)? + f)?;
@@ -164,7 +148,7 @@ impl Causal for Cohere {
     fn reset(&mut self, use_cache: bool) -> Result<()> {
         self.use_cache = use_cache;
         for l in &mut self.layers {
-            l.kv = None;
+            l.attn.clear();
         }
         Ok(())
     }
@@ -178,30 +162,33 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
     let m = read(cx.config)?;
     let root = vb.pp("model");
     let (h, hd, eps) = (m.hidden, m.hidden / m.heads, m.eps);
-    let (q, kv) = (m.heads * hd, m.kv * hd);
+    let shape = AttentionShape {
+        hidden: h,
+        heads: m.heads,
+        kv_heads: m.kv,
+        head_dim: hd,
+        qkv_bias: m.bias,
+        o_bias: m.bias,
+    };
     let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(m.layers);
     for i in 0..m.layers {
         let l = root.pp(format!("layers.{i}"));
         let qk_norm = if m.qk_norm {
-            Some((
-                l.get((m.heads, hd), "self_attn.q_norm.weight")?,
-                l.get((m.kv, hd), "self_attn.k_norm.weight")?,
-            ))
+            Some(QkNorm::PerHead {
+                q: l.get((m.heads, hd), "self_attn.q_norm.weight")?,
+                k: l.get((m.kv, hd), "self_attn.k_norm.weight")?,
+                eps,
+            })
         } else {
             None
         };
         layers.push(Layer {
             norm: plain::layer_norm(&l, "input_layernorm", h, eps, false)?,
-            q: plain::linear(&l, "self_attn.q_proj", h, q, m.bias)?,
-            k: plain::linear(&l, "self_attn.k_proj", h, kv, m.bias)?,
-            v: plain::linear(&l, "self_attn.v_proj", h, kv, m.bias)?,
-            o: plain::linear(&l, "self_attn.o_proj", q, h, m.bias)?,
-            qk_norm,
+            attn: Attention::load(&l, "self_attn", "o_proj", &shape)?.with_norm(qk_norm),
             gate: plain::linear(&l, "mlp.gate_proj", h, m.inter, false)?,
             up: plain::linear(&l, "mlp.up_proj", h, m.inter, false)?,
             down: plain::linear(&l, "mlp.down_proj", m.inter, h, false)?,
-            kv: None,
         });
     }
     let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;

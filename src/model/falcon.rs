@@ -14,7 +14,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
 use super::plain::{self, Kv, Rope};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `falcon` (without one, the `FalconForCausalLM` class).

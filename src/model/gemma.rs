@@ -10,7 +10,7 @@ use candle_transformers::models::gemma;
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::{Config, HfError};
 
 /// `model_type` `gemma` (without one, the `GemmaForCausalLM` class).

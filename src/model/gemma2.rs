@@ -14,7 +14,7 @@ use candle_transformers::models::gemma2;
 use super::gemma::{activation, check_decoder, heads, refuse_common};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `gemma2` (without one, the `Gemma2ForCausalLM` class).

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `gemma3_text` (without one, the `Gemma3ForCausalLM` class).

@@ -11,7 +11,7 @@ use candle_nn::{Embedding, LayerNorm, Module, VarBuilder};
 use super::plain::{self, Kv};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `gpt2` (without one, the `GPT2LMHeadModel` class).

@@ -11,7 +11,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
 use super::plain::{self, Kv, Rope};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `gptj` (without one, the `GPTJForCausalLM` class).

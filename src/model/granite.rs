@@ -9,10 +9,10 @@ use anyhow::Result;
 use candle_core::{IndexOp, Tensor};
 use candle_nn::{Embedding, Linear, Module, RmsNorm, VarBuilder};
 
-use super::plain::{self, Kv, Rope};
+use super::plain::{self, Attention, AttentionShape, Rope};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `granite` (without one, the `GraniteForCausalLM` class); `granitemoe…`
@@ -135,14 +135,10 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
 struct Layer {
     ln_1: RmsNorm,
     ln_2: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    attn: Attention,
     gate: Linear,
     up: Linear,
     down: Linear,
-    kv: Kv,
 }
 
 #[derive(Clone)]
@@ -160,19 +156,13 @@ impl Causal for Granite {
     fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let t = ids.dim(1)?;
         let m = &self.m;
-        let hd = m.head_dim;
         let mut x = (self.embed.forward(ids)? * m.embedding_multiplier)?;
         for l in self.layers.iter_mut() {
             let n = l.ln_1.forward(&x)?;
-            let q = self
-                .rope
-                .apply(&plain::heads(&l.q.forward(&n)?, m.heads, hd)?, pos)?;
-            let k = self
-                .rope
-                .apply(&plain::heads(&l.k.forward(&n)?, m.kv, hd)?, pos)?;
-            let v = plain::heads(&l.v.forward(&n)?, m.kv, hd)?;
-            let a = plain::attend(&q, k, v, &mut l.kv, self.use_cache, m.attention_multiplier)?;
-            x = (x + (l.o.forward(&a)? * m.residual_multiplier)?)?;
+            let a = l
+                .attn
+                .forward(&n, &self.rope, pos, self.use_cache, m.attention_multiplier)?;
+            x = (x + (a * m.residual_multiplier)?)?;
             let n = l.ln_2.forward(&x)?;
             let g = l.gate.forward(&n)?.apply(&m.act)?;
             let f = l.down.forward(&(g * l.up.forward(&n)?)?)?;
@@ -185,7 +175,7 @@ impl Causal for Granite {
     fn reset(&mut self, use_cache: bool) -> Result<()> {
         self.use_cache = use_cache;
         for l in &mut self.layers {
-            l.kv = None;
+            l.attn.clear();
         }
         Ok(())
     }
@@ -199,23 +189,25 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
     let m = read(cx.config)?;
     let root = vb.pp("model");
     let (h, eps) = (m.hidden, m.eps);
-    let (q, kv) = (m.heads * m.head_dim, m.kv * m.head_dim);
+    let shape = AttentionShape {
+        hidden: h,
+        heads: m.heads,
+        kv_heads: m.kv,
+        head_dim: m.head_dim,
+        qkv_bias: m.attention_bias,
+        o_bias: m.attention_bias,
+    };
     let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(m.layers);
     for i in 0..m.layers {
         let l = root.pp(format!("layers.{i}"));
-        let ab = m.attention_bias;
         layers.push(Layer {
             ln_1: plain::rms_norm(&l, "input_layernorm", h, eps)?,
             ln_2: plain::rms_norm(&l, "post_attention_layernorm", h, eps)?,
-            q: plain::linear(&l, "self_attn.q_proj", h, q, ab)?,
-            k: plain::linear(&l, "self_attn.k_proj", h, kv, ab)?,
-            v: plain::linear(&l, "self_attn.v_proj", h, kv, ab)?,
-            o: plain::linear(&l, "self_attn.o_proj", q, h, ab)?,
+            attn: Attention::load(&l, "self_attn", "o_proj", &shape)?,
             gate: plain::linear(&l, "mlp.gate_proj", h, m.inter, m.mlp_bias)?,
             up: plain::linear(&l, "mlp.up_proj", h, m.inter, m.mlp_bias)?,
             down: plain::linear(&l, "mlp.down_proj", m.inter, h, m.mlp_bias)?,
-            kv: None,
         });
     }
     let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;

@@ -197,7 +197,7 @@ fn own_tokenizer_check(model: &Path, given: &Path, vocab: &Vocab) -> Result<Vec<
     if same(&own.source, &vocab.source) {
         return Ok(Vec::new());
     }
-    let c = crate::vocab::compare::compare(vocab, &own, COMPARED_IDS);
+    let c = crate::audit::compare::compare(vocab, &own, COMPARED_IDS);
     if c.mismatch() {
         let shown: Vec<String> = c
             .examples

@@ -10,11 +10,11 @@ use anyhow::Result;
 use candle_core::{DType, IndexOp, Tensor};
 use candle_nn::{Embedding, Linear, Module, RmsNorm, VarBuilder};
 
-use super::plain::{self, Kv, Rope};
+use super::plain::{self, Attention, AttentionShape, Rope};
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `mixtral` (without one, the `MixtralForCausalLM` class).
@@ -148,13 +148,9 @@ struct Expert {
 struct Layer {
     ln_1: RmsNorm,
     ln_2: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    attn: Attention,
     gate: Linear,
     experts: Vec<Expert>,
-    kv: Kv,
 }
 
 #[derive(Clone)]
@@ -216,22 +212,14 @@ impl Causal for Mixtral {
         let mut layers = std::mem::take(&mut self.layers);
         for l in layers.iter_mut() {
             let n = l.ln_1.forward(&x)?;
-            let q = self
-                .rope
-                .apply(&plain::heads(&l.q.forward(&n)?, self.m.heads, hd)?, pos)?;
-            let k = self
-                .rope
-                .apply(&plain::heads(&l.k.forward(&n)?, self.m.kv, hd)?, pos)?;
-            let v = plain::heads(&l.v.forward(&n)?, self.m.kv, hd)?;
-            let a = plain::attend(
-                &q,
-                k,
-                v,
-                &mut l.kv,
+            let a = l.attn.forward(
+                &n,
+                &self.rope,
+                pos,
                 self.use_cache,
                 1.0 / (hd as f64).sqrt(),
             )?;
-            x = (x + l.o.forward(&a)?)?;
+            x = (x + a)?;
             let f = self.moe(l, &l.ln_2.forward(&x)?)?;
             x = (x + f)?;
         }
@@ -243,7 +231,7 @@ impl Causal for Mixtral {
     fn reset(&mut self, use_cache: bool) -> Result<()> {
         self.use_cache = use_cache;
         for l in &mut self.layers {
-            l.kv = None;
+            l.attn.clear();
         }
         Ok(())
     }
@@ -257,7 +245,14 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
     let m = read(cx.config)?;
     let root = vb.pp("model");
     let (h, eps) = (m.hidden, m.eps);
-    let (q, kv) = (m.heads * m.head_dim, m.kv * m.head_dim);
+    let shape = AttentionShape {
+        hidden: h,
+        heads: m.heads,
+        kv_heads: m.kv,
+        head_dim: m.head_dim,
+        qkv_bias: false,
+        o_bias: false,
+    };
     let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(m.layers);
     for i in 0..m.layers {
@@ -275,13 +270,9 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         layers.push(Layer {
             ln_1: plain::rms_norm(&l, "input_layernorm", h, eps)?,
             ln_2: plain::rms_norm(&l, "post_attention_layernorm", h, eps)?,
-            q: plain::linear(&l, "self_attn.q_proj", h, q, false)?,
-            k: plain::linear(&l, "self_attn.k_proj", h, kv, false)?,
-            v: plain::linear(&l, "self_attn.v_proj", h, kv, false)?,
-            o: plain::linear(&l, "self_attn.o_proj", q, h, false)?,
+            attn: Attention::load(&l, "self_attn", "o_proj", &shape)?,
             gate: plain::linear(&l, "block_sparse_moe.gate", h, m.experts, false)?,
             experts,
-            kv: None,
         });
     }
     let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;

@@ -159,7 +159,7 @@ impl Facts {
             layers,
             max_position_embeddings: positions,
             sliding_window: None,
-            stored_dtype: crate::hf::forward::Reader::new(c).stored_dtype(),
+            stored_dtype: crate::hf::reader::Reader::new(c).stored_dtype(),
         }
     }
 

@@ -12,7 +12,7 @@ use candle_transformers::models::{olmo, olmo2};
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `olmo` (without one, the `OlmoForCausalLM` class).

@@ -10,11 +10,11 @@ use anyhow::Result;
 use candle_core::{IndexOp, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
 
-use super::plain::{self, Kv, Rope};
+use super::plain::{self, Attention, AttentionShape, QkNorm, Rope};
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `phi` (without one, the `PhiForCausalLM` class).
@@ -114,15 +114,9 @@ fn check(files: &[std::path::PathBuf], c: &Config) -> Result<()> {
 #[derive(Clone)]
 struct Layer {
     norm: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    dense: Linear,
-    /// q and k LayerNorms over each head, shared by the heads.
-    qk_norm: Option<(LayerNorm, LayerNorm)>,
+    attn: Attention,
     fc1: Linear,
     fc2: Linear,
-    kv: Kv,
 }
 
 #[derive(Clone)]
@@ -144,24 +138,13 @@ impl Causal for Phi {
         let mut x = self.embed.forward(ids)?;
         for l in self.layers.iter_mut() {
             let n = l.norm.forward(&x)?;
-            let mut q = plain::heads(&l.q.forward(&n)?, m.heads, hd)?;
-            let mut k = plain::heads(&l.k.forward(&n)?, m.kv, hd)?;
-            if let Some((qn, kn)) = &l.qk_norm {
-                q = qn.forward(&q)?;
-                k = kn.forward(&k)?;
-            }
-            let q = self.rope.apply(&q, pos)?;
-            let k = self.rope.apply(&k, pos)?;
-            let v = plain::heads(&l.v.forward(&n)?, m.kv, hd)?;
-            let a = plain::attend(
-                &q,
-                k,
-                v,
-                &mut l.kv,
+            let a = l.attn.forward(
+                &n,
+                &self.rope,
+                pos,
                 self.use_cache,
                 1.0 / (hd as f64).sqrt(),
             )?;
-            let a = l.dense.forward(&a)?;
             let f = l.fc2.forward(&l.fc1.forward(&n)?.apply(&m.act)?)?;
             x = ((x + a)? + f)?;
         }
@@ -172,7 +155,7 @@ impl Causal for Phi {
     fn reset(&mut self, use_cache: bool) -> Result<()> {
         self.use_cache = use_cache;
         for l in &mut self.layers {
-            l.kv = None;
+            l.attn.clear();
         }
         Ok(())
     }
@@ -186,29 +169,31 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
     let m = read(cx.config)?;
     let root = vb.pp("model");
     let (h, hd, eps) = (m.hidden, m.hidden / m.heads, m.eps);
-    let (q, kv) = (m.heads * hd, m.kv * hd);
+    let shape = AttentionShape {
+        hidden: h,
+        heads: m.heads,
+        kv_heads: m.kv,
+        head_dim: hd,
+        qkv_bias: true,
+        o_bias: true,
+    };
     let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(m.layers);
     for i in 0..m.layers {
         let l = root.pp(format!("layers.{i}"));
         let qk_norm = if m.qk_layernorm {
-            Some((
-                plain::layer_norm(&l, "self_attn.q_layernorm", hd, eps, true)?,
-                plain::layer_norm(&l, "self_attn.k_layernorm", hd, eps, true)?,
-            ))
+            Some(QkNorm::Shared {
+                q: plain::layer_norm(&l, "self_attn.q_layernorm", hd, eps, true)?,
+                k: plain::layer_norm(&l, "self_attn.k_layernorm", hd, eps, true)?,
+            })
         } else {
             None
         };
         layers.push(Layer {
             norm: plain::layer_norm(&l, "input_layernorm", h, eps, true)?,
-            q: plain::linear(&l, "self_attn.q_proj", h, q, true)?,
-            k: plain::linear(&l, "self_attn.k_proj", h, kv, true)?,
-            v: plain::linear(&l, "self_attn.v_proj", h, kv, true)?,
-            dense: plain::linear(&l, "self_attn.dense", q, h, true)?,
-            qk_norm,
+            attn: Attention::load(&l, "self_attn", "dense", &shape)?.with_norm(qk_norm),
             fc1: plain::linear(&l, "mlp.fc1", h, m.inter, true)?,
             fc2: plain::linear(&l, "mlp.fc2", m.inter, h, true)?,
-            kv: None,
         });
     }
     let head = if m.tied {

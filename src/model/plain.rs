@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, Linear, Module, VarBuilder};
 
 /// A linear layer `name` of `inp` → `out` features.
 pub fn linear(vb: &VarBuilder, name: &str, inp: usize, out: usize, bias: bool) -> Result<Linear> {
@@ -209,4 +209,102 @@ pub fn head_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         .to_dtype(candle_core::DType::F32)?
         .reshape((1, h, 1, hd))?;
     Ok(x.broadcast_mul(&w)?.to_dtype(dtype)?)
+}
+
+/// q and k normalised before the rotary embedding.
+#[derive(Clone)]
+pub enum QkNorm {
+    /// Each head its own weights `[heads, head_dim]`, no bias ([`head_norm`]: Cohere's
+    /// `use_qk_norm`, StableLM's `qk_layernorm`).
+    PerHead { q: Tensor, k: Tensor, eps: f64 },
+    /// One LayerNorm over `head_dim` shared by the heads (Phi's `qk_layernorm`).
+    Shared { q: LayerNorm, k: LayerNorm },
+}
+
+/// Self-attention with separate `q/k/v` projections and an output projection, optional
+/// q/k norms, rotary embeddings and its own KV cache: the block Cohere, StableLM, Phi,
+/// Granite and Mixtral share.
+#[derive(Clone)]
+pub struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    norm: Option<QkNorm>,
+    kv: Kv,
+}
+
+/// Sizes and biases of an [`Attention`].
+pub struct AttentionShape {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub qkv_bias: bool,
+    pub o_bias: bool,
+}
+
+impl Attention {
+    /// `{prefix}.q_proj`, `k_proj`, `v_proj` and `{prefix}.{out}` (`o_proj`, Phi's
+    /// `dense`).
+    pub fn load(vb: &VarBuilder, prefix: &str, out: &str, s: &AttentionShape) -> Result<Attention> {
+        let (q, kv) = (s.heads * s.head_dim, s.kv_heads * s.head_dim);
+        let p = |n: &str| format!("{prefix}.{n}");
+        Ok(Attention {
+            q: linear(vb, &p("q_proj"), s.hidden, q, s.qkv_bias)?,
+            k: linear(vb, &p("k_proj"), s.hidden, kv, s.qkv_bias)?,
+            v: linear(vb, &p("v_proj"), s.hidden, kv, s.qkv_bias)?,
+            o: linear(vb, &p(out), q, s.hidden, s.o_bias)?,
+            heads: s.heads,
+            kv_heads: s.kv_heads,
+            head_dim: s.head_dim,
+            norm: None,
+            kv: None,
+        })
+    }
+
+    /// With q/k norms.
+    pub fn with_norm(mut self, norm: Option<QkNorm>) -> Attention {
+        self.norm = norm;
+        self
+    }
+
+    /// `x` `[batch, t, hidden]` at positions `pos..`, scores scaled by `scale`; the new
+    /// keys and values join the cache when `keep`.
+    pub fn forward(
+        &mut self,
+        x: &Tensor,
+        rope: &Rope,
+        pos: usize,
+        keep: bool,
+        scale: f64,
+    ) -> Result<Tensor> {
+        let hd = self.head_dim;
+        let mut q = heads(&self.q.forward(x)?, self.heads, hd)?;
+        let mut k = heads(&self.k.forward(x)?, self.kv_heads, hd)?;
+        match &self.norm {
+            None => {}
+            Some(QkNorm::PerHead { q: qn, k: kn, eps }) => {
+                q = head_norm(&q, qn, *eps)?;
+                k = head_norm(&k, kn, *eps)?;
+            }
+            Some(QkNorm::Shared { q: qn, k: kn }) => {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
+            }
+        }
+        let q = rope.apply(&q, pos)?;
+        let k = rope.apply(&k, pos)?;
+        let v = heads(&self.v.forward(x)?, self.kv_heads, hd)?;
+        let a = attend(&q, k, v, &mut self.kv, keep, scale)?;
+        Ok(self.o.forward(&a)?)
+    }
+
+    /// Forget the cached positions.
+    pub fn clear(&mut self) {
+        self.kv = None;
+    }
 }

@@ -9,10 +9,10 @@ use anyhow::Result;
 use candle_core::{IndexOp, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
 
-use super::plain::{self, Kv, Rope};
+use super::plain::{self, Attention, AttentionShape, QkNorm, Rope};
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `stablelm` (without one, the `StableLmForCausalLM` class).
@@ -123,16 +123,10 @@ struct Layer {
     ln_1: LayerNorm,
     /// `None` with the parallel residual.
     ln_2: Option<LayerNorm>,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    /// Per-head LayerNorm weights of q and k, `[heads, head_dim]`.
-    qk_norm: Option<(Tensor, Tensor)>,
+    attn: Attention,
     gate: Linear,
     up: Linear,
     down: Linear,
-    kv: Kv,
 }
 
 #[derive(Clone)]
@@ -154,24 +148,13 @@ impl Causal for StableLm {
         let mut x = self.embed.forward(ids)?;
         for l in self.layers.iter_mut() {
             let n = l.ln_1.forward(&x)?;
-            let mut q = plain::heads(&l.q.forward(&n)?, m.heads, hd)?;
-            let mut k = plain::heads(&l.k.forward(&n)?, m.kv, hd)?;
-            if let Some((qn, kn)) = &l.qk_norm {
-                q = plain::head_norm(&q, qn, m.eps)?;
-                k = plain::head_norm(&k, kn, m.eps)?;
-            }
-            let q = self.rope.apply(&q, pos)?;
-            let k = self.rope.apply(&k, pos)?;
-            let v = plain::heads(&l.v.forward(&n)?, m.kv, hd)?;
-            let a = plain::attend(
-                &q,
-                k,
-                v,
-                &mut l.kv,
+            let a = l.attn.forward(
+                &n,
+                &self.rope,
+                pos,
                 self.use_cache,
                 1.0 / (hd as f64).sqrt(),
             )?;
-            let a = l.o.forward(&a)?;
             let mlp = |y: &Tensor| -> Result<Tensor> {
                 let g = l.gate.forward(y)?.apply(&m.act)?;
                 Ok(l.down.forward(&(g * l.up.forward(y)?)?)?)
@@ -195,7 +178,7 @@ impl Causal for StableLm {
     fn reset(&mut self, use_cache: bool) -> Result<()> {
         self.use_cache = use_cache;
         for l in &mut self.layers {
-            l.kv = None;
+            l.attn.clear();
         }
         Ok(())
     }
@@ -217,16 +200,24 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
     let m = read(cx.config)?;
     let root = vb.pp("model");
     let (h, hd, eps) = (m.hidden, m.hidden / m.heads, m.eps);
-    let kv = m.kv * hd;
+    let shape = AttentionShape {
+        hidden: h,
+        heads: m.heads,
+        kv_heads: m.kv,
+        head_dim: hd,
+        qkv_bias: m.qkv_bias,
+        o_bias: false,
+    };
     let embed = root.get((m.vocab, h), "embed_tokens.weight")?;
     let mut layers = Vec::with_capacity(m.layers);
     for i in 0..m.layers {
         let l = root.pp(format!("layers.{i}"));
         let qk_norm = if m.qk_norm {
-            Some((
-                per_head(&l, "self_attn.q_layernorm", m.heads, hd)?,
-                per_head(&l, "self_attn.k_layernorm", m.kv, hd)?,
-            ))
+            Some(QkNorm::PerHead {
+                q: per_head(&l, "self_attn.q_layernorm", m.heads, hd)?,
+                k: per_head(&l, "self_attn.k_layernorm", m.kv, hd)?,
+                eps,
+            })
         } else {
             None
         };
@@ -244,15 +235,10 @@ fn load(cx: &LoadContext<'_>, vb: VarBuilder<'static>) -> Result<Box<dyn Causal>
         layers.push(Layer {
             ln_1: plain::layer_norm(&l, "input_layernorm", h, eps, true)?,
             ln_2,
-            q: plain::linear(&l, "self_attn.q_proj", h, h, m.qkv_bias)?,
-            k: plain::linear(&l, "self_attn.k_proj", h, kv, m.qkv_bias)?,
-            v: plain::linear(&l, "self_attn.v_proj", h, kv, m.qkv_bias)?,
-            o: plain::linear(&l, "self_attn.o_proj", h, h, false)?,
-            qk_norm,
+            attn: Attention::load(&l, "self_attn", "o_proj", &shape)?.with_norm(qk_norm),
             gate: plain::linear(&l, "mlp.gate_proj", h, m.inter, false)?,
             up: plain::linear(&l, "mlp.up_proj", h, m.inter, false)?,
             down: plain::linear(&l, "mlp.down_proj", m.inter, h, false)?,
-            kv: None,
         });
     }
     let head = plain::head(&vb, &embed, m.tied, m.vocab, h)?;

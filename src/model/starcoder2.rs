@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::shapes::Tensors;
 use super::{Arch, Causal, Facts, LoadContext, Spec};
-use crate::hf::forward::Reader;
+use crate::hf::reader::Reader;
 use crate::hf::Config;
 
 /// `model_type` `starcoder2` (without one, the `Starcoder2ForCausalLM` class).

@@ -7,7 +7,6 @@
 
 pub mod build;
 pub mod bytelevel;
-pub mod compare;
 pub mod detect;
 pub mod gguf;
 pub mod hf;

@@ -2,9 +2,8 @@
 //! is checked against the model's own (same size is not the same vocabulary: Llama-2's
 //! and Mistral-7B's both have 32,000 ids).
 
-use crate::audit::Guard;
-
-use super::Vocab;
+use super::Guard;
+use crate::vocab::Vocab;
 
 /// What [`compare`] found.
 #[derive(Debug, Clone)]
